@@ -1,0 +1,37 @@
+# `make help` lists the targets. Each one installs what it needs into .venv first.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+ARGS   ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install train test test-full tensorboard clean
+
+help: ## Show this help
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
+	@echo "  Pass Hydra overrides with ARGS, e.g. make train ARGS='trainer.max_steps=2000 seed=1'"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(STAMP) ## Create .venv and install the project with its dependencies
+
+train: $(STAMP) ## Train the seed GAN for 20000 iterations (fetches MNIST on first use)
+	$(PY) src/train.py $(ARGS)
+
+test: $(STAMP) ## Run the fast tests (a few minutes on 2 cores)
+	$(PY) -m pytest -m "not slow" $(ARGS)
+
+test-full: $(STAMP) ## Run every test, the slow ones too
+	$(PY) -m pytest $(ARGS)
+
+tensorboard: $(STAMP) ## Show every run under logs/ in TensorBoard (http://localhost:6006)
+	$(VENV)/bin/tensorboard --logdir logs $(ARGS)
+
+clean: ## Delete runs, caches and .venv (keeps the MNIST files in data/)
+	rm -rf $(VENV) logs/runs logs/multiruns .pytest_cache src/*.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

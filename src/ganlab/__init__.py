@@ -1,0 +1,1 @@
+"""GAN experiments on MNIST with PyTorch Lightning and Hydra."""

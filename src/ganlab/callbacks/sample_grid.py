@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+from lightning.pytorch.loggers import TensorBoardLogger
+from torchvision.utils import make_grid, save_image
+
+
+class SampleGrid(L.Callback):
+    """Every ``every_n_iterations`` (and after the last), draws G's images for the module's fixed
+    noise as a grid: to TensorBoard's IMAGES tab and as ``<dirpath>/iter_NNNNNN.png``.
+
+    Runs on rank 0 only: sampling needs no other rank, and one process writes the files.
+    """
+
+    def __init__(self, dirpath: str, every_n_iterations: int = 1000, nrow: int = 4):
+        if every_n_iterations < 1:
+            raise ValueError(f"sample_interval={every_n_iterations}: it must be at least 1 iteration")
+        self.dirpath = Path(dirpath)
+        self.every_n_iterations = every_n_iterations
+        self.nrow = nrow
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        iteration = trainer.global_step
+        if iteration % self.every_n_iterations == 0 or iteration == trainer.max_steps:
+            self.draw(trainer, pl_module, iteration)
+
+    def draw(self, trainer: L.Trainer, pl_module, iteration: int) -> Path | None:
+        if not trainer.is_global_zero:
+            return None
+        images = pl_module.sample(pl_module.sample_z)
+        grid = make_grid(images, nrow=self.nrow, normalize=True, value_range=(-1, 1), pad_value=1.0)
+        for logger in trainer.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                logger.experiment.add_image("samples", grid, global_step=iteration)
+        self.dirpath.mkdir(parents=True, exist_ok=True)
+        path = self.dirpath / f"iter_{iteration:06d}.png"
+        save_image(grid, path)
+        return path

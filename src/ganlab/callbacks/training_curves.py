@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+
+# Tags the HPARAMS tab shows for every run (training.py declares them when it logs the config).
+FINAL_METRICS = ("final/d_loss", "final/g_loss", "final/d_accuracy")
+
+
+class TrainingCurves(L.Callback):
+    """Keeps the logged D loss, G loss and D accuracy; at the end of training draws them against
+    iterations (like the book's figures) into ``path`` and logs their last values as ``final/*``,
+    the metrics of TensorBoard's HPARAMS tab.
+
+    The history is saved in checkpoints, so a resumed run draws the whole run.
+    """
+
+    KEYS = ("d_loss", "g_loss", "d_accuracy")
+
+    def __init__(self, path: str):
+        self.path = Path(path)
+        self.history: dict[str, list[float]] = {"iteration": [], **{k: [] for k in self.KEYS}}
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        metrics = trainer.callback_metrics
+        # The module logs "step" (the iteration) whenever it logs the losses.
+        if "step" not in metrics or int(metrics["step"]) != trainer.global_step:
+            return
+        if self.history["iteration"] and self.history["iteration"][-1] == trainer.global_step:
+            return
+        self.history["iteration"].append(trainer.global_step)
+        for key in self.KEYS:
+            self.history[key].append(float(metrics[key]))
+
+    def on_train_end(self, trainer: L.Trainer, pl_module) -> None:
+        if not trainer.is_global_zero or not self.history["iteration"]:
+            return
+        final = {f"final/{k}": self.history[k][-1] for k in self.KEYS}
+        for logger in trainer.loggers:
+            logger.log_metrics(final, step=trainer.global_step)
+            logger.save()
+        self.plot()
+
+    def plot(self) -> Path:
+        import matplotlib
+
+        matplotlib.use("Agg")  # files only; no display on servers
+        import matplotlib.pyplot as plt
+
+        it = self.history["iteration"]
+        fig, (ax_loss, ax_acc) = plt.subplots(2, 1, figsize=(8, 7), sharex=True)
+        ax_loss.plot(it, self.history["d_loss"], label="Discriminator loss")
+        ax_loss.plot(it, self.history["g_loss"], label="Generator loss")
+        ax_loss.set_ylabel("loss")
+        ax_loss.set_title("Training loss")
+        ax_loss.legend()
+        ax_acc.plot(it, [100 * a for a in self.history["d_accuracy"]], label="Discriminator accuracy")
+        ax_acc.set_ylabel("accuracy (%)")
+        ax_acc.set_xlabel("iteration")
+        ax_acc.set_title("Discriminator accuracy")
+        ax_acc.set_ylim(0, 100)
+        ax_acc.legend()
+        fig.tight_layout()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(self.path, dpi=100)
+        plt.close(fig)
+        return self.path
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"history": self.history}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.history = state_dict["history"]

@@ -1,0 +1,110 @@
+"""MNIST in [-1, 1], held in memory as one tensor, served as random batches like the seed."""
+
+from __future__ import annotations
+
+from typing import Iterator, Literal
+
+import lightning as L
+import torch
+
+from ganlab.data.mnist_files import ensure_mnist, load_mnist
+
+
+def scale_pixels(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [N, 28, 28] -> float32 [N, 1, 28, 28] in [-1, 1], exactly as the seed: x / 127.5 - 1.
+
+    Computed in float64 and then rounded once, as numpy does before Keras casts to float32.
+    """
+    return (images.to(torch.float64) / 127.5 - 1.0).to(torch.float32).unsqueeze(1)
+
+
+class IndexBatches:
+    """Batches of indices into the in-memory images, one per training iteration.
+
+    ``replacement`` draws every batch independently (the seed's ``np.random.randint``);
+    ``shuffle`` walks a fresh permutation each epoch. An epoch is one pass's worth of batches.
+    Under DDP each rank draws its own batches (``replacement``) or its own slice of the shared
+    permutation (``shuffle``).
+    """
+
+    def __init__(self, n: int, batch_size: int, sampling: str, seed: int, rank: int = 0, world_size: int = 1):
+        if batch_size * world_size > n:
+            raise ValueError(f"batch_size={batch_size} x {world_size} device(s) is more than the {n} images")
+        self.n, self.batch_size, self.sampling = n, batch_size, sampling
+        self.rank, self.world_size = rank, world_size
+        # shuffle: all ranks share one permutation stream; replacement: each rank its own stream
+        stream = seed if sampling == "shuffle" else seed * 1_000_003 + rank
+        self.generator = torch.Generator().manual_seed(stream)
+
+    def __len__(self) -> int:
+        return self.n // (self.batch_size * self.world_size)
+
+    # Lightning saves and restores a loader with these in checkpoints, so a resumed run goes on
+    # drawing from where the sampler stood instead of starting its stream again.
+    def state_dict(self) -> dict:
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        if self.sampling == "replacement":
+            for _ in range(len(self)):
+                yield torch.randint(self.n, (self.batch_size,), generator=self.generator)
+        else:
+            perm = torch.randperm(self.n, generator=self.generator)
+            span = self.batch_size * self.world_size
+            for i in range(len(self)):
+                start = i * span + self.rank * self.batch_size
+                yield perm[start : start + self.batch_size]
+
+
+class MNISTDataModule(L.LightningDataModule):
+    """The 60,000 MNIST training images scaled to [-1, 1].
+
+    The loader yields index batches; ``transfer_batch_to_device`` gathers them from a copy of the
+    images kept on the training device, so a GPU run copies the data once, not every step.
+    Batches are ``(images [B, 1, 28, 28], labels [B])``.
+    """
+
+    def __init__(
+        self,
+        data_dir: str = "data",
+        batch_size: int = 128,
+        sampling: Literal["replacement", "shuffle"] = "replacement",
+        seed: int = 0,
+    ):
+        super().__init__()
+        if sampling not in ("replacement", "shuffle"):
+            raise ValueError(f"data.sampling={sampling!r}: use 'replacement' (the seed's) or 'shuffle'")
+        if batch_size < 1:
+            raise ValueError(f"data.batch_size={batch_size}: it must be a positive number of images")
+        self.save_hyperparameters(logger=False)
+        self.images: torch.Tensor | None = None
+        self.labels: torch.Tensor | None = None
+        self._resident: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def prepare_data(self) -> None:
+        ensure_mnist(self.hparams.data_dir)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.images is None:
+            images, self.labels = load_mnist(self.hparams.data_dir, "train")
+            self.images = scale_pixels(images)
+
+    def train_dataloader(self) -> IndexBatches:
+        trainer = self.trainer
+        rank, world = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
+        return IndexBatches(len(self.images), self.hparams.batch_size, self.hparams.sampling, self.hparams.seed, rank, world)
+
+    def transfer_batch_to_device(self, batch, device: torch.device, dataloader_idx: int):
+        if not isinstance(batch, torch.Tensor) or batch.dtype != torch.int64:
+            return super().transfer_batch_to_device(batch, device, dataloader_idx)
+        if device not in self._resident:
+            self._resident[device] = (self.images.to(device), self.labels.to(device))
+        images, labels = self._resident[device]
+        index = batch.to(device, non_blocking=True)
+        return images[index], labels[index]
+
+    def teardown(self, stage: str | None = None) -> None:
+        self._resident.clear()

@@ -1,0 +1,70 @@
+"""Draw images from a trained generator and write them as a PNG grid or a .npy array."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torchvision.utils import make_grid, save_image
+
+from ganlab.models import GAN
+
+GRID_SUFFIXES = (".png", ".jpg", ".jpeg")
+MAX_GRID_IMAGES = 10_000  # beyond this a grid is an unreadable multi-megapixel image
+
+
+def load_gan(ckpt_path: str | os.PathLike, device: str | torch.device = "cpu") -> GAN:
+    """Rebuilds the module from a training checkpoint (the nets' configs travel inside it)."""
+    path = Path(ckpt_path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"ckpt_path={ckpt_path} is not a file; pass a checkpoint of a training run, "
+            "e.g. ckpt_path=logs/runs/<run>/checkpoints/last.ckpt"
+        )
+    try:
+        # weights_only: a checkpoint is data; nothing in it may run code when it is opened
+        model = GAN.load_from_checkpoint(path, map_location=device, weights_only=True)
+    except (KeyError, TypeError, RuntimeError) as err:
+        raise ValueError(f"{ckpt_path} is not a checkpoint of this project's GAN ({type(err).__name__}: {err})") from err
+    return model.eval()
+
+
+def generate(model: GAN, n: int, seed: int = 0, batch_size: int = 1000) -> torch.Tensor:
+    """``n`` images [n, 1, 28, 28] in [-1, 1], on the CPU; the same seed gives the same images."""
+    if n < 1:
+        raise ValueError(f"n={n}: ask for at least one image")
+    rng = torch.Generator(device=model.device).manual_seed(seed)
+    chunks = []
+    for start in range(0, n, batch_size):
+        z = torch.randn(min(batch_size, n - start), model.z_dim, generator=rng, device=model.device)
+        chunks.append(model.sample(z).float().cpu())
+    return torch.cat(chunks)
+
+
+def write_images(images: torch.Tensor, out: str | os.PathLike, nrow: int | None = None) -> Path:
+    """A grid image for .png/.jpg, or an [N, 28, 28] float32 array in [-1, 1] for .npy.
+
+    Written under a temporary name and renamed, so a failure never leaves a half-written file.
+    """
+    out = Path(out)
+    suffix = out.suffix.lower()
+    if suffix not in GRID_SUFFIXES + (".npy",):
+        raise ValueError(f"out={out}: end it in .png (a grid of images) or .npy (the raw samples)")
+    if suffix in GRID_SUFFIXES and len(images) > MAX_GRID_IMAGES:
+        raise ValueError(f"n={len(images)} is too many for one grid image; use out=<name>.npy for the raw samples")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.partial{suffix}")
+    try:
+        if suffix == ".npy":
+            np.save(tmp, images.squeeze(1).numpy().astype(np.float32, copy=False))
+        else:
+            nrow = nrow or math.ceil(math.sqrt(len(images)))
+            grid = make_grid(images, nrow=nrow, normalize=True, value_range=(-1, 1), pad_value=1.0)
+            save_image(grid, tmp)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out

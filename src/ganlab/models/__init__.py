@@ -1,0 +1,3 @@
+from ganlab.models.gan import GAN
+
+__all__ = ["GAN"]

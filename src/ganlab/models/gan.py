@@ -1,0 +1,186 @@
+"""The LightningModule: one training step is one iteration of the seed's training loop.
+
+Per iteration, as "GANs in Action" chapter 3 does it:
+  1. D is updated on a real batch (label 1), then on a batch of G(z) (label 0), G fixed;
+     ``d_update: joint`` makes that a single update on (real loss + fake loss) / 2 instead.
+  2. G is updated, D fixed, to make D say 1 on a fresh G(z).
+
+Counting iterations: under manual optimization Lightning counts every ``optimizer.step()`` in
+``trainer.global_step`` (Lightning issue 17958), so two D steps and one G step would advance it by
+three. Only G's step goes through ``LightningOptimizer.step``; D's steps go straight to
+``Strategy.optimizer_step`` (the same precision and strategy handling, without the counter). So
+``trainer.global_step`` is the iteration number, and ``trainer.max_steps``, checkpoint intervals
+and the logged step axis all count iterations. tests/test_gan_module.py pins this.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+
+def _plain(cfg: Any) -> Any:
+    """Config nodes as plain containers, so checkpoints load with ``torch.load(weights_only=True)``."""
+    return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
+
+
+class GAN(L.LightningModule):
+    """Orchestrates the two players; the nets and the loss are built from their configs.
+
+    The nets are given as ``_target_`` configs (not modules) so that a checkpoint carries
+    everything needed to rebuild them: ``GAN.load_from_checkpoint(path)`` just works.
+    """
+
+    def __init__(
+        self,
+        generator: Mapping,
+        discriminator: Mapping,
+        optimizer_g: Mapping,
+        optimizer_d: Mapping,
+        loss: Mapping,
+        d_update: str = "separate",
+        num_sample_images: int = 16,
+        sample_seed: int = 0,
+    ):
+        super().__init__()
+        if d_update not in ("separate", "joint"):
+            raise ValueError(f"model.d_update={d_update!r}: use 'separate' (the seed's) or 'joint'")
+        self.save_hyperparameters(
+            {
+                "generator": _plain(generator),
+                "discriminator": _plain(discriminator),
+                "optimizer_g": _plain(optimizer_g),
+                "optimizer_d": _plain(optimizer_d),
+                "loss": _plain(loss),
+                "d_update": d_update,
+                "num_sample_images": num_sample_images,
+                "sample_seed": sample_seed,
+            },
+            logger=False,  # the run's whole config goes to the logger instead (training.py)
+        )
+        self.automatic_optimization = False
+        self.generator = instantiate(self.hparams.generator)
+        self.discriminator = instantiate(self.hparams.discriminator)
+        self.loss = instantiate(self.hparams.loss)
+        self.z_dim: int = self.generator.z_dim
+        # A fixed noise batch, so sample grids show the same digits evolving. A buffer: it follows
+        # the module to its device and into checkpoints.
+        fixed = torch.Generator().manual_seed(sample_seed)
+        self.register_buffer("sample_z", torch.randn(num_sample_images, self.z_dim, generator=fixed))
+
+    def configure_optimizers(self):
+        opt_g = instantiate(self.hparams.optimizer_g)(params=self.generator.parameters())
+        opt_d = instantiate(self.hparams.optimizer_d)(params=self.discriminator.parameters())
+        return opt_g, opt_d
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.generator(z)
+
+    def noise(self, n: int) -> torch.Tensor:
+        return torch.randn(n, self.z_dim, device=self.device)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        real, _ = batch
+        opt_g, opt_d = self.optimizers()
+        n = real.shape[0]
+
+        # -------------------------
+        #  Train the Discriminator (G fixed)
+        # -------------------------
+        with self.toggled_optimizer(opt_d):
+            fake = self.generator(self.noise(n))  # G's parameters are frozen: no graph through G
+            if self.hparams.d_update == "separate":
+                real_logits, d_loss_real = self._discriminator_update(opt_d, real, self.loss.real)
+                fake_logits, d_loss_fake = self._discriminator_update(opt_d, fake, self.loss.fake)
+            else:
+                real_logits, fake_logits = self.discriminator(real), self.discriminator(fake)
+                d_loss_real, d_loss_fake = self.loss.real(real_logits), self.loss.fake(fake_logits)
+                self._update(opt_d, (d_loss_real + d_loss_fake) / 2, counted=False)
+            d_loss = (d_loss_real + d_loss_fake) / 2
+
+        # ---------------------
+        #  Train the Generator (D fixed)
+        # ---------------------
+        with self.toggled_optimizer(opt_g):
+            g_loss = self.loss.generator(self.discriminator(self.generator(self.noise(n))))
+            self._update(opt_g, g_loss, counted=True)  # the one step per iteration Lightning counts
+
+        if self._is_log_iteration():
+            self._log_stats(d_loss, g_loss, real_logits, fake_logits)
+
+    def _discriminator_update(
+        self, opt_d, images: torch.Tensor, loss_fn: Callable[[torch.Tensor], torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One D update on one batch; returns the logits and loss from before the update, as Keras'
+        ``train_on_batch`` reports them."""
+        logits = self.discriminator(images)
+        loss = loss_fn(logits)
+        self._update(opt_d, loss, counted=False)
+        return logits.detach(), loss.detach()
+
+    def _update(self, optimizer, loss: torch.Tensor, counted: bool) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        if counted:
+            optimizer.step()
+        else:
+            self.trainer.strategy.optimizer_step(optimizer.optimizer, closure=lambda: None)
+
+    def _is_log_iteration(self) -> bool:
+        iteration, trainer = self.global_step, self.trainer
+        every = trainer.log_every_n_steps
+        return (every > 0 and iteration % every == 0) or iteration == trainer.max_steps
+
+    def _log_stats(self, d_loss, g_loss, real_logits, fake_logits) -> None:
+        # Chapter 3.2.2's confusion matrix at threshold 0.5 (logit 0): real is the positive class.
+        true_pos = (real_logits > 0).float().mean()
+        false_pos = (fake_logits > 0).float().mean()
+        self.log_dict({"d_loss": d_loss, "g_loss": g_loss}, prog_bar=True)
+        self.log_dict(
+            {
+                # the seed's accuracy: mean of Keras' binary accuracy on the real and fake batches
+                "d_accuracy": (true_pos + 1 - false_pos) / 2,
+                "D(x)": torch.sigmoid(real_logits).mean(),
+                "D(G(z))": torch.sigmoid(fake_logits).mean(),
+                "confusion/true_positive": true_pos,
+                "confusion/false_negative": 1 - true_pos,
+                "confusion/true_negative": 1 - false_pos,
+                "confusion/false_positive": false_pos,
+                # Lightning would put its batch counter (one behind) on the x-axis; this is the iteration
+                "step": float(self.global_step),
+            }
+        )
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # The noise z comes from torch's global generator; saving its state makes a resumed CPU
+        # run repeat the uninterrupted one exactly (the data sampler's state is saved by Lightning).
+        checkpoint["rng_state"] = {"cpu": torch.get_rng_state()}
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            checkpoint["rng_state"]["cuda"] = torch.cuda.get_rng_state_all()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        state = checkpoint.get("rng_state")
+        if state is None:
+            return
+        torch.set_rng_state(state["cpu"])
+        if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(state["cuda"])
+        if self.trainer is not None and self.trainer.world_size > 1:
+            # rank 0 saved its state; every rank draws its own noise from here on
+            torch.manual_seed(int(torch.randint(2**62, (1,))) + self.trainer.global_rank)
+
+    @torch.no_grad()
+    def sample(self, z: torch.Tensor | None = None, n: int | None = None) -> torch.Tensor:
+        """Images in [-1, 1] from G in eval mode (batch norm uses its running statistics)."""
+        z = self.noise(n) if z is None else z.to(self.device)
+        was_training = self.generator.training
+        self.generator.eval()
+        try:
+            return self.generator(z)
+        finally:
+            self.generator.train(was_training)

@@ -1,0 +1,63 @@
+"""Builds a run from its Hydra config and trains it."""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import lightning as L
+from hydra.utils import instantiate
+from lightning.pytorch.loggers import TensorBoardLogger
+from omegaconf import DictConfig, OmegaConf
+
+import ganlab.config  # noqa: F401  (registers the resolvers conf/ uses)
+from ganlab.callbacks.training_curves import FINAL_METRICS
+
+log = logging.getLogger(__name__)
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Trains ``cfg.model`` on ``cfg.data`` and returns the final metrics."""
+    datamodule, model, trainer = build(cfg)
+    log_hyperparameters(trainer, cfg)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+
+
+def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer]:
+    """The run's parts, built from the config (seeded first, so weight init repeats too)."""
+    check_config(cfg)
+    if cfg.get("seed") is not None:
+        L.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule: L.LightningDataModule = instantiate(cfg.data)
+    model: L.LightningModule = instantiate(cfg.model)
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    return datamodule, model, trainer
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Catches the mistakes that would otherwise surface deep inside Lightning."""
+    max_steps = cfg.trainer.get("max_steps", -1)
+    if not isinstance(max_steps, int) or max_steps < 1:
+        raise ValueError(f"trainer.max_steps={max_steps}: give the number of training iterations, e.g. 20000")
+    ckpt = cfg.get("ckpt_path")
+    if ckpt and not Path(ckpt).is_file():
+        raise FileNotFoundError(
+            f"ckpt_path={ckpt} is not a file. To resume, pass a checkpoint of an earlier run, "
+            "e.g. ckpt_path=logs/runs/<run>/checkpoints/last.ckpt"
+        )
+
+
+def log_hyperparameters(trainer: L.Trainer, cfg: DictConfig) -> None:
+    """The run's whole config goes to every logger; TensorBoard also gets the ``final/*`` metrics
+    (NaN until training ends) so its HPARAMS tab compares runs of a sweep."""
+    params = OmegaConf.to_container(cfg, resolve=True)
+    params.pop("paths", None)  # where files live on this machine says nothing about the run
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            logger.log_hyperparams(params, metrics={name: math.nan for name in FINAL_METRICS})
+        else:
+            logger.log_hyperparams(params)

@@ -1,0 +1,28 @@
+"""Draw new digits from a trained GAN.
+
+    python src/generate.py ckpt_path=<run>/checkpoints/last.ckpt n=64 out=grid.png
+    python src/generate.py ckpt_path=<run>/checkpoints/last.ckpt n=50000 out=samples.npy
+"""
+
+import logging
+
+import hydra
+import torch
+from omegaconf import DictConfig
+
+from ganlab.generation import generate, load_gan, write_images
+
+log = logging.getLogger(__name__)
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="generate")
+def main(cfg: DictConfig) -> None:
+    device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    model = load_gan(cfg.ckpt_path, device)
+    images = generate(model, cfg.n, seed=cfg.seed, batch_size=cfg.batch_size)
+    path = write_images(images, cfg.out, nrow=cfg.nrow)
+    log.info("wrote %d images to %s", len(images), path)
+
+
+if __name__ == "__main__":
+    main()

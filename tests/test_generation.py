@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ganlab.generation import generate, load_gan, write_images
+from ganlab.training import train
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory, mnist_dir):
+    from conftest import compose_config
+
+    out = tmp_path_factory.mktemp("run")
+    cfg = compose_config(
+        "train",
+        [f"paths.output_dir={out}", f"paths.data_dir={mnist_dir}", "trainer.accelerator=cpu", "trainer.max_steps=5"],
+    )
+    train(cfg)
+    return out / "checkpoints" / "last.ckpt"
+
+
+def test_checkpoint_rebuilds_the_trained_generator(checkpoint):
+    model = load_gan(checkpoint)
+    state = torch.load(checkpoint, weights_only=True)["state_dict"]
+    torch.testing.assert_close(model.generator.net[0].weight, state["generator.net.0.weight"])
+    assert not model.training
+
+
+def test_npy_holds_50000_samples_in_range(checkpoint, tmp_path):
+    images = generate(load_gan(checkpoint), 50_000, seed=0)
+    path = write_images(images, tmp_path / "samples.npy")
+    samples = np.load(path)
+    assert samples.shape == (50_000, 28, 28) and samples.dtype == np.float32
+    assert samples.min() >= -1 and samples.max() <= 1
+    assert not list(tmp_path.glob(".*partial*")), "no temporary file left behind"
+
+
+def test_png_is_a_square_grid(checkpoint, tmp_path):
+    path = write_images(generate(load_gan(checkpoint), 64), tmp_path / "grid.png")
+    assert Image.open(path).size == (8 * 30 + 2, 8 * 30 + 2)  # 8 x 8 images of 28 px, 2 px padding
+
+
+def test_same_seed_same_images(checkpoint):
+    model = load_gan(checkpoint)
+    assert torch.equal(generate(model, 10, seed=3), generate(model, 10, seed=3, batch_size=4))
+    assert not torch.equal(generate(model, 10, seed=3), generate(model, 10, seed=4))
+
+
+def test_bad_requests_are_explained(checkpoint, tmp_path):
+    images = generate(load_gan(checkpoint), 4)
+    with pytest.raises(ValueError, match=r"end it in \.png .* or \.npy"):
+        write_images(images, tmp_path / "samples.txt")
+    with pytest.raises(FileNotFoundError, match="not a file"):
+        load_gan(tmp_path / "missing.ckpt")
+    other = tmp_path / "other.ckpt"
+    torch.save({"state_dict": {}}, other)
+    with pytest.raises(ValueError, match="not a checkpoint of this project's GAN"):
+        load_gan(other)
+    with pytest.raises(ValueError, match="at least one"):
+        generate(load_gan(checkpoint), 0)
