@@ -23,7 +23,9 @@ def checkpoint(tmp_path_factory, mnist_dir):
 
 
 def test_checkpoint_rebuilds_the_trained_generator(checkpoint):
+    rng = torch.get_rng_state()
     model = load_gan(checkpoint)
+    assert torch.equal(rng, torch.get_rng_state()), "loading to sample must leave the RNG alone"
     state = torch.load(checkpoint, weights_only=True)["state_dict"]
     torch.testing.assert_close(model.generator.net[0].weight, state["generator.net.0.weight"])
     assert not model.training

@@ -117,6 +117,8 @@ def test_run_leaves_checkpoints_samples_curves_and_hparams(make_train_cfg, tmp_p
     assert math.isnan(final[0][1]) and final[-1][0] == 7 and final[-1][1] > 0
     hparams = yaml.safe_load((tmp_path / "hparams.yaml").read_text())
     assert hparams["data"]["batch_size"] == 128 and hparams["trainer"]["max_steps"] == 7
+    assert hparams["model"]["optimizer_g"] == {"_target_": "torch.optim.Adam", "lr": 0.001, "betas": [0.9, 0.999], "eps": 1e-07}
+    assert "callbacks" not in hparams and "paths" not in hparams
 
 
 def test_resume_continues_exactly_where_the_checkpoint_left_off(make_train_cfg, tmp_path):

@@ -25,8 +25,10 @@ def load_gan(ckpt_path: str | os.PathLike, device: str | torch.device = "cpu") -
             "e.g. ckpt_path=logs/runs/<run>/checkpoints/last.ckpt"
         )
     try:
-        # weights_only: a checkpoint is data; nothing in it may run code when it is opened
-        model = GAN.load_from_checkpoint(path, map_location=device, weights_only=True)
+        # weights_only: a checkpoint is data; nothing in it may run code when it is opened.
+        # fork_rng: building the nets draws initial weights, which must not move the caller's RNG.
+        with torch.random.fork_rng(devices=[]):
+            model = GAN.load_from_checkpoint(path, map_location=device, weights_only=True)
     except (KeyError, TypeError, RuntimeError) as err:
         raise ValueError(f"{ckpt_path} is not a checkpoint of this project's GAN ({type(err).__name__}: {err})") from err
     return model.eval()

@@ -52,12 +52,26 @@ def check_config(cfg: DictConfig) -> None:
 
 
 def log_hyperparameters(trainer: L.Trainer, cfg: DictConfig) -> None:
-    """The run's whole config goes to every logger; TensorBoard also gets the ``final/*`` metrics
-    (NaN until training ends) so its HPARAMS tab compares runs of a sweep."""
-    params = OmegaConf.to_container(cfg, resolve=True)
-    params.pop("paths", None)  # where files live on this machine says nothing about the run
+    """What defines the run goes to every logger; TensorBoard also gets the ``final/*`` metrics
+    (NaN until training ends) so its HPARAMS tab compares the runs of a sweep."""
+    params = _without_plumbing(OmegaConf.to_container(cfg, resolve=True))
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):
             logger.log_hyperparams(params, metrics={name: math.nan for name in FINAL_METRICS})
         else:
             logger.log_hyperparams(params)
+
+
+# Settings that say where and how a run is recorded, not what is trained: they would only crowd
+# the HPARAMS table.
+_PLUMBING_GROUPS = ("paths", "callbacks", "logger", "ckpt_path", "optimized_metric")
+_PLUMBING_KEYS = ("_partial_", "_recursive_", "_convert_")
+
+
+def _without_plumbing(params: dict) -> dict:
+    def prune(node):
+        if isinstance(node, dict):
+            return {k: prune(v) for k, v in node.items() if k not in _PLUMBING_KEYS}
+        return node
+
+    return prune({k: v for k, v in params.items() if k not in _PLUMBING_GROUPS})

@@ -164,13 +164,17 @@ class GAN(L.LightningModule):
             checkpoint["rng_state"]["cuda"] = torch.cuda.get_rng_state_all()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        state = checkpoint.get("rng_state")
+        # Applied when training starts: loading a checkpoint to sample must not touch the RNG.
+        self._rng_state_to_restore = checkpoint.get("rng_state")
+
+    def on_train_start(self) -> None:
+        state, self._rng_state_to_restore = getattr(self, "_rng_state_to_restore", None), None
         if state is None:
             return
         torch.set_rng_state(state["cpu"])
         if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
             torch.cuda.set_rng_state_all(state["cuda"])
-        if self.trainer is not None and self.trainer.world_size > 1:
+        if self.trainer.world_size > 1:
             # rank 0 saved its state; every rank draws its own noise from here on
             torch.manual_seed(int(torch.randint(2**62, (1,))) + self.trainer.global_rank)
 
