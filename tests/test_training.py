@@ -166,3 +166,46 @@ def test_bad_settings_fail_early_with_a_clear_message(make_train_cfg, override, 
     # Hydra wraps errors raised while building a part; the message stays in what the user sees
     with pytest.raises((error, InstantiationException), match=match):
         build(make_train_cfg(override))
+
+
+class DeviceReadCounter(L.Callback):
+    """Counts reads of tensor values into Python (a GPU stall each) between two iterations."""
+
+    def __init__(self, start: int, stop: int):
+        self.start, self.stop, self.reads = start, stop, []
+        self._saved = {}
+
+    def on_train_batch_start(self, trainer, *_):
+        if trainer.global_step == self.start:
+            for name in ("item", "__float__", "__int__", "__bool__", "tolist"):
+                original = self._saved[name] = getattr(torch.Tensor, name)
+                setattr(torch.Tensor, name, self._counting(original, name))
+        if trainer.global_step == self.stop:
+            self.restore()
+
+    def restore(self):
+        for name, original in self._saved.items():
+            setattr(torch.Tensor, name, original)
+        self._saved = {}
+
+    def _counting(self, original, name):
+        import traceback
+
+        def read(tensor, *args, **kwargs):
+            stack = traceback.extract_stack(limit=12)
+            # torch's optimizers read their CPU step counters: not a device read
+            if not tensor.is_cpu or not any("torch/optim" in f.filename for f in stack):
+                self.reads.append(" < ".join(f"{f.filename.split('/')[-1]}:{f.lineno}" for f in stack[-2:-9:-1]))
+            return original(tensor, *args, **kwargs)
+
+        return read
+
+
+def test_no_values_are_read_back_between_log_iterations(make_train_cfg):
+    counter = DeviceReadCounter(start=1, stop=49)
+    try:
+        fit(make_train_cfg("trainer.max_steps=50", "trainer.log_every_n_steps=50", "sample_interval=1000",
+                "checkpoint_interval=1000"), counter)
+    finally:
+        counter.restore()
+    assert counter.reads == []

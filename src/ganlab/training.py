@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from pathlib import Path
 
 import lightning as L
 from hydra.utils import instantiate
+from lightning.pytorch.accelerators import CPUAccelerator
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
@@ -35,7 +37,20 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    if isinstance(trainer.accelerator, CPUAccelerator):
+        _skip_per_step_cuda_probe()
     return datamodule, model, trainer
+
+
+def _skip_per_step_cuda_probe() -> None:
+    """Saves ~0.1-0.2 ms per optimizer step on CPU runs with a CUDA build of torch.
+
+    Lightning sets PYTORCH_NVML_BASED_CUDA_CHECK=1 at import, so that asking whether CUDA is
+    there never initialises CUDA before a fork. torch's optimizers ask at every ``step()``, and
+    with that setting each answer loads and initialises the NVML library again. Once the trainer
+    has settled on the CPU, the plain CUDA runtime check (cached by torch) is as good an answer.
+    """
+    os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"] = "0"
 
 
 def check_config(cfg: DictConfig) -> None:

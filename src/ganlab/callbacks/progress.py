@@ -3,14 +3,22 @@ from __future__ import annotations
 import lightning as L
 from lightning.pytorch.callbacks import TQDMProgressBar
 
+from ganlab.models.gan import is_log_iteration
+
 
 class IterationProgressBar(TQDMProgressBar):
-    """One bar over the whole run, counted in iterations (``trainer.max_steps``).
+    """One bar over the whole run, counted in iterations (``trainer.max_steps``), showing it/s and
+    the latest logged ``metrics``.
 
     Lightning's default draws a new bar per epoch, which means little when a run is set in
-    iterations. The postfix shows d_loss and g_loss (refreshed when they are logged) and the bar
-    shows it/s.
+    iterations, and reads its metrics back from the device at every refresh; this one reads them
+    only on log iterations, when they change.
     """
+
+    def __init__(self, refresh_rate: int = 1, process_position: int = 0, metrics: tuple[str, ...] = ("d_loss", "g_loss")):
+        super().__init__(refresh_rate=refresh_rate, process_position=process_position)
+        self.metrics = tuple(metrics)
+        self._postfix: dict[str, str] = {}
 
     def on_train_start(self, trainer: L.Trainer, pl_module) -> None:
         super().on_train_start(trainer, pl_module)
@@ -24,17 +32,15 @@ class IterationProgressBar(TQDMProgressBar):
         pass  # one bar for the run, not one per epoch
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        if is_log_iteration(trainer):
+            logged = trainer.callback_metrics
+            self._postfix = {k: f"{float(logged[k]):.3f}" for k in self.metrics if k in logged}
         bar, n = self.train_progress_bar, trainer.global_step
         if bar is None or not self._should_update(n, bar.total):
             return
         bar.n = n
-        bar.set_postfix(self.get_metrics(trainer, pl_module), refresh=False)
+        bar.set_postfix(self._postfix, refresh=False)
         bar.refresh()
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module) -> None:
         pass
-
-    def get_metrics(self, trainer: L.Trainer, pl_module) -> dict:
-        metrics = super().get_metrics(trainer, pl_module)
-        metrics.pop("v_num", None)  # runs are told apart by their folders, not logger versions
-        return metrics

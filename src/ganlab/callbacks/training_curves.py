@@ -5,6 +5,8 @@ from typing import Any
 
 import lightning as L
 
+from ganlab.models.gan import is_log_iteration
+
 # Tags the HPARAMS tab shows for every run (training.py declares them when it logs the config).
 FINAL_METRICS = ("final/d_loss", "final/g_loss", "final/d_accuracy")
 
@@ -24,12 +26,9 @@ class TrainingCurves(L.Callback):
         self.history: dict[str, list[float]] = {"iteration": [], **{k: [] for k in self.KEYS}}
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        if not is_log_iteration(trainer):
+            return
         metrics = trainer.callback_metrics
-        # The module logs "step" (the iteration) whenever it logs the losses.
-        if "step" not in metrics or int(metrics["step"]) != trainer.global_step:
-            return
-        if self.history["iteration"] and self.history["iteration"][-1] == trainer.global_step:
-            return
         self.history["iteration"].append(trainer.global_step)
         for key in self.KEYS:
             self.history[key].append(float(metrics[key]))

@@ -24,17 +24,28 @@ class IndexBatches:
     ``replacement`` draws every batch independently (the seed's ``np.random.randint``);
     ``shuffle`` walks a fresh permutation each epoch. An epoch is one pass's worth of batches.
     Under DDP each rank draws its own batches (``replacement``) or its own slice of the shared
-    permutation (``shuffle``).
+    permutation (``shuffle``). Indices are drawn on ``device``, where the images are, so a GPU
+    run neither copies batches nor waits for the host.
     """
 
-    def __init__(self, n: int, batch_size: int, sampling: str, seed: int, rank: int = 0, world_size: int = 1):
+    def __init__(
+        self,
+        n: int,
+        batch_size: int,
+        sampling: str,
+        seed: int,
+        rank: int = 0,
+        world_size: int = 1,
+        device: torch.device | str = "cpu",
+    ):
         if batch_size * world_size > n:
             raise ValueError(f"batch_size={batch_size} x {world_size} device(s) is more than the {n} images")
         self.n, self.batch_size, self.sampling = n, batch_size, sampling
         self.rank, self.world_size = rank, world_size
         # shuffle: all ranks share one permutation stream; replacement: each rank its own stream
         stream = seed if sampling == "shuffle" else seed * 1_000_003 + rank
-        self.generator = torch.Generator().manual_seed(stream)
+        self.device = torch.device(device)
+        self.generator = torch.Generator(device=self.device).manual_seed(stream)
 
     def __len__(self) -> int:
         return self.n // (self.batch_size * self.world_size)
@@ -50,9 +61,9 @@ class IndexBatches:
     def __iter__(self) -> Iterator[torch.Tensor]:
         if self.sampling == "replacement":
             for _ in range(len(self)):
-                yield torch.randint(self.n, (self.batch_size,), generator=self.generator)
+                yield torch.randint(self.n, (self.batch_size,), generator=self.generator, device=self.device)
         else:
-            perm = torch.randperm(self.n, generator=self.generator)
+            perm = torch.randperm(self.n, generator=self.generator, device=self.device)
             span = self.batch_size * self.world_size
             for i in range(len(self)):
                 start = i * span + self.rank * self.batch_size
@@ -95,7 +106,9 @@ class MNISTDataModule(L.LightningDataModule):
     def train_dataloader(self) -> IndexBatches:
         trainer = self.trainer
         rank, world = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
-        return IndexBatches(len(self.images), self.hparams.batch_size, self.hparams.sampling, self.hparams.seed, rank, world)
+        device = trainer.strategy.root_device if trainer else torch.device("cpu")
+        hp = self.hparams
+        return IndexBatches(len(self.images), hp.batch_size, hp.sampling, hp.seed, rank, world, device)
 
     def transfer_batch_to_device(self, batch, device: torch.device, dataloader_idx: int):
         if not isinstance(batch, torch.Tensor) or batch.dtype != torch.int64:

@@ -24,6 +24,13 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 
+def is_log_iteration(trainer: L.Trainer) -> bool:
+    """Whether the iteration just finished logs its statistics: every ``log_every_n_steps`` and the
+    last one. The module and the callbacks that read what it logged share this one rule."""
+    iteration, every = trainer.global_step, trainer.log_every_n_steps
+    return (every > 0 and iteration % every == 0) or iteration == trainer.max_steps
+
+
 def _plain(cfg: Any) -> Any:
     """Config nodes as plain containers, so checkpoints load with ``torch.load(weights_only=True)``."""
     return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
@@ -110,7 +117,9 @@ class GAN(L.LightningModule):
             g_loss = self.loss.generator(self.discriminator(self.generator(self.noise(n))))
             self._update(opt_g, g_loss, counted=True)  # the one step per iteration Lightning counts
 
-        if self._is_log_iteration():
+        # Statistics are computed and logged only on log iterations: reading a value back from
+        # the GPU waits for it, so a per-step read would stall the GPU every step.
+        if is_log_iteration(self.trainer):
             self._log_stats(d_loss, g_loss, real_logits, fake_logits)
 
     def _discriminator_update(
@@ -131,18 +140,16 @@ class GAN(L.LightningModule):
         else:
             self.trainer.strategy.optimizer_step(optimizer.optimizer, closure=lambda: None)
 
-    def _is_log_iteration(self) -> bool:
-        iteration, trainer = self.global_step, self.trainer
-        every = trainer.log_every_n_steps
-        return (every > 0 and iteration % every == 0) or iteration == trainer.max_steps
-
     def _log_stats(self, d_loss, g_loss, real_logits, fake_logits) -> None:
         # Chapter 3.2.2's confusion matrix at threshold 0.5 (logit 0): real is the positive class.
         true_pos = (real_logits > 0).float().mean()
         false_pos = (fake_logits > 0).float().mean()
-        self.log_dict({"d_loss": d_loss, "g_loss": g_loss}, prog_bar=True)
+        # Not prog_bar=True: Lightning would read progress-bar values back every step.
+        # IterationProgressBar shows d_loss and g_loss when they change.
         self.log_dict(
             {
+                "d_loss": d_loss,
+                "g_loss": g_loss,
                 # the seed's accuracy: mean of Keras' binary accuracy on the real and fake batches
                 "d_accuracy": (true_pos + 1 - false_pos) / 2,
                 "D(x)": torch.sigmoid(real_logits).mean(),
