@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 ARGS   ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-full tensorboard clean
+.PHONY: help install train test test-full bench tensorboard clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -28,6 +28,9 @@ test: $(STAMP) ## Run the fast tests (a few minutes on 2 cores)
 
 test-full: $(STAMP) ## Run every test, the slow ones too
 	$(PY) -m pytest $(ARGS)
+
+bench: $(STAMP) ## Speed: the framework against a plain PyTorch loop (prints it/s and their ratio)
+	$(PY) benchmarks/speed.py $(ARGS)
 
 tensorboard: $(STAMP) ## Show every run under logs/ in TensorBoard (http://localhost:6006)
 	$(VENV)/bin/tensorboard --logdir logs $(ARGS)

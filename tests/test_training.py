@@ -117,7 +117,9 @@ def test_run_leaves_checkpoints_samples_curves_and_hparams(make_train_cfg, tmp_p
     assert math.isnan(final[0][1]) and final[-1][0] == 7 and final[-1][1] > 0
     hparams = yaml.safe_load((tmp_path / "hparams.yaml").read_text())
     assert hparams["data"]["batch_size"] == 128 and hparams["trainer"]["max_steps"] == 7
-    assert hparams["model"]["optimizer_g"] == {"_target_": "torch.optim.Adam", "lr": 0.001, "betas": [0.9, 0.999], "eps": 1e-07}
+    assert hparams["model"]["optimizer_g"] == {
+        "_target_": "torch.optim.Adam", "lr": 0.001, "betas": [0.9, 0.999], "eps": 1e-07, "fused": True
+    }
     assert "callbacks" not in hparams and "paths" not in hparams
 
 
@@ -209,3 +211,18 @@ def test_no_values_are_read_back_between_log_iterations(make_train_cfg):
     finally:
         counter.restore()
     assert counter.reads == []
+
+
+def test_bf16_mixed_precision_trains(make_train_cfg, tmp_path):
+    """The mixed-precision path a GPU run uses (bf16 autocast) also runs on the CPU."""
+    fit(make_train_cfg("trainer.max_steps=3", "trainer.log_every_n_steps=1", "trainer.precision=bf16-mixed"))
+    losses = [v for _, v in scalars(tmp_path, "d_loss")]
+    assert len(losses) == 3 and all(math.isfinite(v) for v in losses)
+
+
+@pytest.mark.slow
+def test_compiled_nets_train_and_checkpoint_like_eager_ones(make_train_cfg, tmp_path):
+    model, trainer = fit(make_train_cfg("trainer.max_steps=3", "model.compile=true"))
+    assert trainer.global_step == 3
+    state = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    assert "generator.net.0.weight" in state, "compiling must not rename the checkpoint's keys"

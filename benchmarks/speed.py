@@ -1,0 +1,179 @@
+"""Speed of the framework's real training path against a plain PyTorch loop, in one process.
+
+    make bench                      # mlp on this machine's default device
+    python benchmarks/speed.py --model dcgan --iterations 500 --accelerator gpu
+
+(a) a hand-written eager loop: the same nets, data in memory, the seed's update order, torch's
+    default Adam; (b) `src/train.py`'s trainer exactly as configured by default (logging every
+    50 iterations, a sample grid every 1000, checkpoints every 5000, progress bar), built from the
+    real Hydra config. Prints iterations/s of each, the ratio (b)/(a), startup time to the first
+    iteration, peak memory, and iterations/s against batch size.
+"""
+
+from __future__ import annotations
+
+import time
+
+T0 = time.perf_counter()  # before torch and Lightning are imported: startup counts them
+
+import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import os  # noqa: E402
+import platform  # noqa: E402
+import resource  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import lightning as L  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from hydra import compose, initialize_config_dir  # noqa: E402
+from hydra.utils import instantiate  # noqa: E402
+
+from ganlab.data import load_mnist, scale_pixels  # noqa: E402
+from ganlab.training import build  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class Stopwatch(L.Callback):
+    """Wall time from the first iteration's start to the last one's end."""
+
+    def __init__(self):
+        self.first = self.last = self.first_cpu = self.last_cpu = None
+        self.iterations = 0
+
+    def on_train_batch_start(self, *_):
+        if self.first is None:
+            self.first, self.first_cpu = time.perf_counter(), time.process_time()
+
+    def on_train_batch_end(self, trainer, *_):
+        self.iterations += 1
+        self.last, self.last_cpu = time.perf_counter(), time.process_time()
+
+
+def compose_cfg(overrides: list[str]):
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return compose(config_name="train", overrides=overrides)
+
+
+def framework(cfg_overrides: list[str], iterations: int, out: Path) -> tuple[float, float]:
+    """(iterations/s, seconds from the start of the build to the first iteration)."""
+    rate, startup, _ = framework_detail(cfg_overrides, iterations, out)
+    return rate, startup
+
+
+def framework_detail(cfg_overrides: list[str], iterations: int, out: Path) -> tuple[float, float, float]:
+    """(iterations/s, startup seconds, CPU milliseconds per iteration)."""
+    cfg = compose_cfg([*cfg_overrides, f"trainer.max_steps={iterations}", f"paths.output_dir={out}"])
+    start = time.perf_counter()
+    # Lightning's banner and progress bar go to stderr, the results to stdout
+    with contextlib.redirect_stdout(sys.stderr):
+        datamodule, model, trainer = build(cfg)
+        watch = Stopwatch()
+        trainer.callbacks.append(watch)
+        trainer.fit(model, datamodule=datamodule)
+    n = watch.iterations - 1
+    return n / (watch.last - watch.first), watch.first - start, 1e3 * (watch.last_cpu - watch.first_cpu) / n
+
+
+def plain_loop(cfg_overrides: list[str], iterations: int, device: torch.device) -> float:
+    """The loop one would write by hand, for the same nets and the same update order."""
+    cfg = compose_cfg(cfg_overrides)
+    images = scale_pixels(load_mnist(cfg.paths.data_dir)[0]).to(device)
+    G = instantiate(cfg.model.generator).to(device)
+    D = instantiate(cfg.model.discriminator).to(device)
+    adam = {"lr": cfg.model.optimizer_g.lr, "betas": tuple(cfg.model.optimizer_g.betas), "eps": cfg.model.optimizer_g.eps}
+    opt_g, opt_d = torch.optim.Adam(G.parameters(), **adam), torch.optim.Adam(D.parameters(), **adam)
+    batch = cfg.data.batch_size
+    ones, zeros = torch.ones(batch, device=device), torch.zeros(batch, device=device)
+
+    def iteration():
+        real = images[torch.randint(len(images), (batch,), device=device)]
+        with torch.no_grad():
+            fake = G(torch.randn(batch, G.z_dim, device=device))
+        for x, y in ((real, ones), (fake, zeros)):
+            opt_d.zero_grad()
+            F.binary_cross_entropy_with_logits(D(x), y).backward()
+            opt_d.step()
+        opt_g.zero_grad()
+        F.binary_cross_entropy_with_logits(D(G(torch.randn(batch, G.z_dim, device=device))), ones).backward()
+        opt_g.step()
+
+    for _ in range(min(50, iterations)):
+        iteration()
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(iterations):
+        iteration()
+    _sync(device)
+    return iterations / (time.perf_counter() - start)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def peak_memory() -> str:
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    text = f"peak RSS {rss:.0f} MiB"
+    if torch.cuda.is_available():
+        text += f", peak GPU {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB"
+    return text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="mlp")
+    parser.add_argument("--iterations", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=3, help="(a)/(b) pairs, interleaved; medians are shown")
+    parser.add_argument("--accelerator", default="cpu")
+    parser.add_argument("--batch-sizes", default="32,64,128,256,512")
+    parser.add_argument("--table-iterations", type=int, default=500)
+    parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for both paths")
+    args = parser.parse_args()
+
+    device = torch.device("cuda" if args.accelerator == "gpu" else args.accelerator)
+    common = [f"model={args.model}", f"trainer.accelerator={args.accelerator}", *args.overrides]
+    print(f"# {platform.node()}: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads, lightning {L.__version__}, device {device}")
+    if device.type == "cuda":
+        print(f"# GPU: {torch.cuda.get_device_name()}")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        # Interleaved rounds: this kind of machine's speed drifts by tens of percent over a
+        # minute, so (a) and (b) are measured side by side and compared round by round.
+        fw, ref, startups = [], [], []
+        for r in range(args.rounds):
+            rate, startup = framework(common, args.iterations, Path(tmp) / f"run{r}")
+            fw.append(rate)
+            startups.append(startup)
+            ref.append(plain_loop(common, args.iterations, device))
+        ratios = [b / a for a, b in zip(ref, fw)]
+        print(f"\nmodel={args.model} batch=128 iterations={args.iterations} rounds={args.rounds} (median [min-max])")
+        print(f"  (a) plain PyTorch loop   {_spread(ref)} it/s")
+        print(f"  (b) framework (train.py) {_spread(fw)} it/s")
+        print(f"  ratio (b)/(a)            {_spread(ratios, '.2f')}")
+        print(f"  startup: {IMPORTS:.1f} s of imports, then {startups[0]:.1f} s to the first iteration "
+              f"(build, MNIST into memory, Lightning setup)")
+        print(f"  {peak_memory()}")
+
+        print("\nbatch  framework it/s  images/s  plain it/s  ratio")
+        for batch in (int(b) for b in args.batch_sizes.split(",")):
+            sized = [*common, f"data.batch_size={batch}"]
+            rate, _ = framework(sized, args.table_iterations, Path(tmp) / f"b{batch}")
+            plain = plain_loop(sized, args.table_iterations, device)
+            print(f"{batch:5d}  {rate:14.1f}  {rate * batch:8.0f}  {plain:10.1f}  {rate / plain:5.2f}")
+
+
+def _spread(values: list[float], fmt: str = "7.1f") -> str:
+    return f"{statistics.median(values):{fmt}} [{min(values):{fmt}}-{max(values):{fmt}}]".replace("[ ", "[")
+
+
+IMPORTS = time.perf_counter() - T0
+
+if __name__ == "__main__":
+    sys.exit(main())
