@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 ARGS   ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-full bench tensorboard clean
+.PHONY: help install train evaluator test test-full bench tensorboard clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -22,6 +22,9 @@ install: $(STAMP) ## Create .venv and install the project with its dependencies
 
 train: $(STAMP) ## Train the seed GAN for 20000 iterations (fetches MNIST on first use)
 	$(PY) src/train.py $(ARGS)
+
+evaluator: $(STAMP) ## Train and cache the MNIST evaluator the metrics use (FORCE=1 replaces it)
+	$(PY) -m ganlab.metrics.evaluator $(if $(FORCE),--force)
 
 test: $(STAMP) ## Run the fast tests (a few minutes on 2 cores)
 	$(PY) -m pytest -m "not slow" $(ARGS)

@@ -11,7 +11,8 @@ import yaml
 
 from conftest import ROOT, scalars
 
-FAST = ["trainer.accelerator=cpu", "callbacks.progress_bar=null", "trainer.enable_progress_bar=false"]
+FAST = ["trainer.accelerator=cpu", "callbacks.progress_bar=null", "trainer.enable_progress_bar=false",
+        "callbacks.sample_quality=null"]
 
 
 def run(script: str, *args: str) -> subprocess.CompletedProcess:

@@ -16,7 +16,8 @@ def checkpoint(tmp_path_factory, mnist_dir):
     out = tmp_path_factory.mktemp("run")
     cfg = compose_config(
         "train",
-        [f"paths.output_dir={out}", f"paths.data_dir={mnist_dir}", "trainer.accelerator=cpu", "trainer.max_steps=5"],
+        [f"paths.output_dir={out}", f"paths.data_dir={mnist_dir}", "trainer.accelerator=cpu", "trainer.max_steps=5",
+         "callbacks.sample_quality=null"],
     )
     train(cfg)
     return out / "checkpoints" / "last.ckpt"

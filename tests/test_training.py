@@ -123,6 +123,21 @@ def test_run_leaves_checkpoints_samples_curves_and_hparams(make_train_cfg, tmp_p
     assert "callbacks" not in hparams and "paths" not in hparams
 
 
+def test_sample_quality_is_logged_returned_and_summarised(make_train_cfg, tmp_path, quick_evaluator_dir):
+    cfg = make_train_cfg(
+        "trainer.max_steps=4", "eval_interval=3", f"paths.data_dir={quick_evaluator_dir}",
+        "callbacks.sample_quality.num_samples=500", "+callbacks.sample_quality.min_evaluator_accuracy=0.9",
+        quality=True,
+    )
+    metrics = train(cfg)
+    assert [step for step, _ in scalars(tmp_path, "eval/fid")] == [3, 4]
+    for name in ("classifier_score", "precision", "recall", "min_class_share", "class_kl", "class_share_7"):
+        assert len(scalars(tmp_path, f"eval/{name}")) == 2
+    assert metrics["eval/fid"] == pytest.approx(scalars(tmp_path, "eval/fid")[-1][1]) and metrics["eval/fid"] > 0
+    final = scalars(tmp_path, "final/fid")
+    assert math.isnan(final[0][1]) and final[-1] == (4, pytest.approx(metrics["eval/fid"]))
+
+
 def test_resume_continues_exactly_where_the_checkpoint_left_off(make_train_cfg, tmp_path):
     first = tmp_path / "first"
     fit(make_train_cfg("trainer.max_steps=10", "trainer.log_every_n_steps=1", output_dir=first))

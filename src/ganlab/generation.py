@@ -38,12 +38,7 @@ def generate(model: GAN, n: int, seed: int = 0, batch_size: int = 1000) -> torch
     """``n`` images [n, 1, 28, 28] in [-1, 1], on the CPU; the same seed gives the same images."""
     if n < 1:
         raise ValueError(f"n={n}: ask for at least one image")
-    rng = torch.Generator(device=model.device).manual_seed(seed)
-    chunks = []
-    for start in range(0, n, batch_size):
-        z = torch.randn(min(batch_size, n - start), model.z_dim, generator=rng, device=model.device)
-        chunks.append(model.sample(z).float().cpu())
-    return torch.cat(chunks)
+    return model.sample(n=n, seed=seed, batch_size=batch_size).float().cpu()
 
 
 def write_images(images: torch.Tensor, out: str | os.PathLike, nrow: int | None = None) -> Path:

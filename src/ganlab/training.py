@@ -14,7 +14,6 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
 import ganlab.config  # noqa: F401  (registers the resolvers conf/ uses)
-from ganlab.callbacks.training_curves import FINAL_METRICS
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +23,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
     datamodule, model, trainer = build(cfg)
     log_hyperparameters(trainer, cfg)
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-    return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+    for callback in trainer.callbacks:  # e.g. eval/fid from SampleQualityMetrics
+        metrics.update(getattr(callback, "results", {}))
+    return metrics
 
 
 def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer]:
@@ -67,12 +69,14 @@ def check_config(cfg: DictConfig) -> None:
 
 
 def log_hyperparameters(trainer: L.Trainer, cfg: DictConfig) -> None:
-    """What defines the run goes to every logger; TensorBoard also gets the ``final/*`` metrics
-    (NaN until training ends) so its HPARAMS tab compares the runs of a sweep."""
+    """What defines the run goes to every logger. TensorBoard is also told the ``final/*`` metrics
+    that callbacks will log when training ends (NaN until then), so its HPARAMS tab compares the
+    runs of a sweep by them."""
     params = _without_plumbing(OmegaConf.to_container(cfg, resolve=True))
+    final = [name for callback in trainer.callbacks for name in getattr(callback, "final_metrics", ())]
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):
-            logger.log_hyperparams(params, metrics={name: math.nan for name in FINAL_METRICS})
+            logger.log_hyperparams(params, metrics={name: math.nan for name in final})
         else:
             logger.log_hyperparams(params)
 

@@ -7,10 +7,6 @@ import lightning as L
 
 from ganlab.models.gan import is_log_iteration
 
-# Tags the HPARAMS tab shows for every run (training.py declares them when it logs the config).
-FINAL_METRICS = ("final/d_loss", "final/g_loss", "final/d_accuracy")
-
-
 class TrainingCurves(L.Callback):
     """Keeps the logged D loss, G loss and D accuracy; at the end of training draws them against
     iterations (like the book's figures) into ``path`` and logs their last values as ``final/*``,
@@ -24,6 +20,8 @@ class TrainingCurves(L.Callback):
     def __init__(self, path: str):
         self.path = Path(path)
         self.history: dict[str, list[float]] = {"iteration": [], **{k: [] for k in self.KEYS}}
+        # declared to TensorBoard's HPARAMS tab when the run starts (training.log_hyperparameters)
+        self.final_metrics = tuple(f"final/{k}" for k in self.KEYS)
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         if not is_log_iteration(trainer):

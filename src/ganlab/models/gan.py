@@ -199,12 +199,20 @@ class GAN(L.LightningModule):
             torch.manual_seed(int(torch.randint(2**62, (1,))) + self.trainer.global_rank)
 
     @torch.no_grad()
-    def sample(self, z: torch.Tensor | None = None, n: int | None = None) -> torch.Tensor:
-        """Images in [-1, 1] from G in eval mode (batch norm uses its running statistics)."""
-        z = self.noise(n) if z is None else z.to(self.device)
+    def sample(
+        self, z: torch.Tensor | None = None, n: int | None = None, seed: int | None = None, batch_size: int = 1000
+    ) -> torch.Tensor:
+        """Images in [-1, 1] from G in eval mode (batch norm uses its running statistics).
+
+        For the given noise ``z``, or else for ``n`` fresh draws (from ``seed`` when given, so the
+        same seed gives the same images), generated ``batch_size`` at a time.
+        """
+        if z is None:
+            rng = torch.Generator(device=self.device).manual_seed(seed) if seed is not None else None
+            z = torch.randn(n, self.z_dim, generator=rng, device=self.device)
         was_training = self.generator.training
         self.generator.eval()
         try:
-            return self.generator(z)
+            return torch.cat([self.generator(chunk.to(self.device)) for chunk in z.split(batch_size)])
         finally:
             self.generator.train(was_training)

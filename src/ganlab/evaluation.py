@@ -1,0 +1,97 @@
+"""Score a checkpoint, or samples from anywhere, with the MNIST sample-quality metrics."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ganlab.generation import generate, load_gan
+from ganlab.metrics import SampleQuality, load_evaluator
+
+# The order of the printed table; class shares follow.
+TABLE = ("fid", "classifier_score", "precision", "recall", "min_class_share", "class_kl")
+
+
+def evaluate(
+    data_dir: str | os.PathLike,
+    ckpt_path: str | os.PathLike | None = None,
+    samples: str | os.PathLike | None = None,
+    num_samples: int = 10_000,
+    seed: int = 0,
+    device: str = "cpu",
+    floor: bool = True,
+    min_evaluator_accuracy: float = 0.99,
+) -> dict[str, Any]:
+    """The report for a checkpoint's generator or an .npy of samples ([N, 28, 28] in [-1, 1]), with
+    the same metrics for as many real training images (the floor) when ``floor``."""
+    if (ckpt_path is None) == (samples is None):
+        raise ValueError("give exactly one of ckpt_path=<checkpoint> or samples=<file.npy>")
+    evaluator, meta = load_evaluator(data_dir, device=device, min_accuracy=min_evaluator_accuracy)
+    quality = SampleQuality.for_mnist(data_dir, evaluator=evaluator)
+    if ckpt_path is not None:
+        images = generate(load_gan(ckpt_path, device), num_samples, seed=seed)
+        source = {"ckpt_path": str(ckpt_path), "seed": seed}
+    else:
+        images = load_samples(samples, num_samples)
+        source = {"samples": str(samples)}
+    report = {
+        **source,
+        "num_samples": len(images),
+        "num_reference": quality.num_reference,
+        "reference": "MNIST test set",
+        "evaluator": {"weights_sha256": meta["weights_sha256"], "test_accuracy": meta["test_accuracy"]},
+        "metrics": quality.score(images),
+    }
+    if floor:
+        report["real_floor"] = quality.real_floor(data_dir, n=len(images))
+    return report
+
+
+def load_samples(path: str | os.PathLike, num_samples: int) -> torch.Tensor:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"samples={path} is not a file; give an .npy of [N, 28, 28] floats in [-1, 1]")
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except ValueError as err:
+        raise ValueError(f"{path} is not a plain .npy array ({err})") from err
+    if len(array) < num_samples:
+        raise ValueError(
+            f"{path} holds {len(array)} samples; the metrics use num_samples={num_samples} because FID depends on "
+            f"the sample size. Give more samples, or num_samples={len(array)} (then compare only with scores of "
+            f"{len(array)} samples)."
+        )
+    return torch.from_numpy(np.array(array[:num_samples], dtype=np.float32))
+
+
+def default_report_path(ckpt_path: str | os.PathLike | None, samples: str | os.PathLike | None) -> Path:
+    """``<run>/checkpoints/last.metrics.json`` beside a checkpoint, ``<name>.metrics.json`` beside samples."""
+    source = Path(ckpt_path if ckpt_path is not None else samples)
+    return source.with_name(f"{source.stem}.metrics.json")
+
+
+def write_report(report: dict[str, Any], path: str | os.PathLike) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(json.dumps(report, indent=2) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def format_table(report: dict[str, Any]) -> str:
+    metrics, floor = report["metrics"], report.get("real_floor", {})
+    names = [*TABLE, *(f"class_share_{d}" for d in range(10))]
+    lines = [f"{report['num_samples']} samples vs {report['num_reference']} MNIST test images "
+             f"(evaluator {report['evaluator']['weights_sha256'][:12]}, "
+             f"test accuracy {report['evaluator']['test_accuracy']:.4f})",
+             f"{'metric':<18}{'samples':>10}{'real floor':>12}"]
+    for name in names:
+        real = f"{floor[name]:>12.4f}" if name in floor else ""
+        lines.append(f"{name:<18}{metrics[name]:>10.4f}{real}")
+    return "\n".join(lines)

@@ -1,0 +1,22 @@
+"""Sample quality metrics for MNIST GANs, measured with a classifier trained on MNIST itself."""
+
+from ganlab.metrics.evaluator import (
+    EvaluatorCacheError,
+    EvaluatorTooWeakError,
+    MNISTClassifier,
+    TrainingSettings,
+    load_evaluator,
+    train_evaluator,
+)
+from ganlab.metrics.quality import SampleQuality, real_training_images
+
+__all__ = [
+    "EvaluatorCacheError",
+    "EvaluatorTooWeakError",
+    "MNISTClassifier",
+    "SampleQuality",
+    "TrainingSettings",
+    "load_evaluator",
+    "real_training_images",
+    "train_evaluator",
+]

@@ -1,0 +1,346 @@
+"""The MNIST classifier that the sample quality metrics measure with, trained once and cached.
+
+Inception features mean nothing on MNIST, so the field measures MNIST samples with a classifier
+trained on MNIST itself (TF-GAN's ``mnist_score`` and ``mnist_frechet_distance``). The classifier
+is trained the first time it is needed and kept beside the data:
+
+    <data_dir>/evaluator/mnist_classifier.pt     the state_dict (loads with weights_only=True)
+    <data_dir>/evaluator/mnist_classifier.json   test accuracy, sha256 of the .pt, training settings
+
+A cache that does not check out is an error, never a reason to retrain: scores measured with two
+different evaluators cannot be compared, so replacing one must be a deliberate act
+(``train_evaluator(force=True)``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import pickle
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from filelock import FileLock
+from torch import nn
+
+from ganlab.data import load_mnist, scale_pixels
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+MIN_TEST_ACCURACY = 0.99
+CACHE_FOLDER = "evaluator"
+WEIGHTS_NAME = "mnist_classifier.pt"
+METADATA_NAME = "mnist_classifier.json"
+
+
+class EvaluatorCacheError(RuntimeError):
+    """The cached evaluator is missing, incomplete or not the one its metadata describes."""
+
+
+class EvaluatorTooWeakError(RuntimeError):
+    """A trained evaluator fell short of the test accuracy its scores need; it was not cached."""
+
+
+class MNISTClassifier(nn.Module):
+    """[N, 1, 28, 28] in [-1, 1] -> 10 logits, through 128 penultimate features.
+
+    Kept small (under 2M multiply-adds per image) so it trains to >= 99% in a minute or two on
+    two CPU cores; batch norm is what lets Adam get there in a few epochs.
+    """
+
+    num_features = 128  # torchmetrics' FID reads the feature size from this attribute
+
+    def __init__(self, dropout: float = 0.2):
+        super().__init__()
+
+        def conv(c_in: int, c_out: int, padding: int) -> list[nn.Module]:
+            return [nn.Conv2d(c_in, c_out, 3, padding=padding, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
+
+        self.body = nn.Sequential(
+            *conv(1, 16, padding=1), nn.MaxPool2d(2),  # 14x14
+            *conv(16, 32, padding=1), nn.MaxPool2d(2),  # 7x7
+            *conv(32, 64, padding=0),  # 5x5
+            nn.Flatten(),
+            nn.Linear(64 * 5 * 5, self.num_features, bias=False),
+            nn.BatchNorm1d(self.num_features),
+            nn.ReLU(),
+        )
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.num_features, 10))
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """The penultimate activations [N, 128], the space FID and precision/recall work in."""
+        return self.body(images)
+
+    def classify(self, features: torch.Tensor) -> torch.Tensor:
+        """Logits [N, 10] from features(), so one pass over the images gives both."""
+        return self.head(features)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.classify(self.features(images))
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """How the evaluator is trained; stored in the cache's metadata. The defaults are production's."""
+
+    epochs: int = 3
+    batch_size: int = 128
+    max_lr: float = 3e-3  # peak of the one-cycle schedule
+    weight_decay: float = 0.0
+    max_shift: int = 0  # random shifts of up to this many pixels; 0 turns augmentation off
+    train_subset: int | None = None  # train on this many (seeded) training images; None: all 60,000
+    seed: int = 0
+
+
+def fit_classifier(
+    images: torch.Tensor, labels: torch.Tensor, settings: TrainingSettings, device: str | torch.device = "cpu"
+) -> MNISTClassifier:
+    """Trains a fresh classifier on ``images`` [N, 1, 28, 28] in [-1, 1]; returns it in eval mode.
+
+    A plain loop rather than a Lightning Trainer: the data is one in-memory tensor, there is
+    nothing to log or checkpoint, and the evaluator may be trained from inside a running
+    Lightning fit (a callback), where a nested Trainer would fight the outer one.
+    """
+    device = torch.device(device)
+    cuda = [device.index or 0] if device.type == "cuda" else []
+    # The caller's random state stays as it was: only this function's own seed decides the result.
+    with torch.random.fork_rng(devices=cuda):
+        torch.manual_seed(settings.seed)
+        batches = torch.Generator().manual_seed(settings.seed)
+        if settings.train_subset is not None:
+            keep = torch.randperm(len(images), generator=batches)[: settings.train_subset]
+            images, labels = images[keep], labels[keep]
+        images, labels = images.to(device), labels.to(device)
+        model = MNISTClassifier().to(device)
+        steps_per_epoch = len(images) // settings.batch_size
+        if steps_per_epoch < 1:
+            raise ValueError(f"{len(images)} training images are fewer than one batch of {settings.batch_size}")
+        optimizer = torch.optim.Adam(model.parameters(), lr=settings.max_lr, weight_decay=settings.weight_decay)
+        schedule = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=settings.max_lr, total_steps=settings.epochs * steps_per_epoch
+        )
+        model.train()
+        for _ in range(settings.epochs):
+            order = torch.randperm(len(images), generator=batches).to(device)
+            for step in range(steps_per_epoch):
+                idx = order[step * settings.batch_size : (step + 1) * settings.batch_size]
+                x = random_shift(images[idx], settings.max_shift, batches)
+                loss = F.cross_entropy(model(x), labels[idx])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+    return model.eval()
+
+
+def random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
+    """Moves each image by up to ``max_shift`` pixels in x and y, filling with background (-1).
+
+    torchvision's RandomAffine draws one shift per call, i.e. per batch; this draws one per image.
+    """
+    if max_shift == 0:
+        return images
+    n, device = len(images), images.device
+    padded = F.pad(images[:, 0], (max_shift,) * 4, value=-1.0)
+    dy, dx = torch.randint(0, 2 * max_shift + 1, (2, n, 1), generator=generator).to(device)
+    rows = (dy + torch.arange(28, device=device))[:, :, None]
+    cols = (dx + torch.arange(28, device=device))[:, None, :]
+    return padded[torch.arange(n, device=device)[:, None, None], rows, cols].unsqueeze(1)
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000) -> float:
+    device = next(model.parameters()).device
+    correct = 0
+    for start in range(0, len(images), batch_size):
+        logits = model(images[start : start + batch_size].to(device))
+        correct += int((logits.argmax(1).cpu() == labels[start : start + batch_size]).sum())
+    return correct / len(images)
+
+
+def cache_dir(data_dir: str | os.PathLike) -> Path:
+    return Path(data_dir) / CACHE_FOLDER
+
+
+def load_evaluator(
+    data_dir: str | os.PathLike,
+    train_if_missing: bool = True,
+    device: str | torch.device = "cpu",
+    settings: TrainingSettings | None = None,
+    min_accuracy: float = MIN_TEST_ACCURACY,
+) -> tuple[MNISTClassifier, dict[str, Any]]:
+    """The cached evaluator (eval mode, on ``device``) and its metadata.
+
+    With no cache at all it trains one first (``settings``, default production's) if
+    ``train_if_missing``; any other trouble with the cache raises EvaluatorCacheError.
+    """
+    folder = cache_dir(data_dir)
+    # Held while reading too: a parallel job may be writing the two files right now.
+    with _cache_lock(data_dir):
+        if not _cache_present(folder) and train_if_missing:
+            log.info("No cached MNIST evaluator in %s: training one now (about a minute or two on CPU)", folder)
+            return _train_and_cache(data_dir, settings or TrainingSettings(), min_accuracy, device)
+        return _read_cache(folder, min_accuracy, device)
+
+
+def train_evaluator(
+    data_dir: str | os.PathLike,
+    force: bool = False,
+    device: str | torch.device = "cpu",
+    settings: TrainingSettings | None = None,
+    min_accuracy: float = MIN_TEST_ACCURACY,
+) -> tuple[MNISTClassifier, dict[str, Any]]:
+    """``make evaluator``: trains and caches the evaluator unless a good one is cached already.
+
+    ``force`` retrains and replaces whatever is cached, broken or not; the replacement happens
+    only once the new evaluator has passed ``min_accuracy``.
+    """
+    folder = cache_dir(data_dir)
+    with _cache_lock(data_dir):
+        if not force and _cache_present(folder):
+            model, meta = _read_cache(folder, min_accuracy, device)
+            log.info("The cached MNIST evaluator in %s is fine (test accuracy %.4f); force=True retrains it",
+                     folder, meta["test_accuracy"])
+            return model, meta
+        if _cache_present(folder):
+            log.warning("force=True: retraining the MNIST evaluator; it will replace the one cached in %s "
+                        "(scores measured with the old one are not comparable with new ones)", folder)
+        else:
+            log.info("Training the MNIST evaluator into %s (about a minute or two on CPU)", folder)
+        return _train_and_cache(data_dir, settings or TrainingSettings(), min_accuracy, device)
+
+
+def _cache_lock(data_dir: str | os.PathLike) -> FileLock:
+    """Beside the cache folder, not in it, so deleting the folder to retrain never pulls a held lock away."""
+    Path(data_dir).mkdir(parents=True, exist_ok=True)
+    return FileLock(str(Path(data_dir) / f".{CACHE_FOLDER}.lock"))
+
+
+def _cache_present(folder: Path) -> bool:
+    """True if either file is there: half a cache must reach _read_cache and fail loudly."""
+    return (folder / WEIGHTS_NAME).exists() or (folder / METADATA_NAME).exists()
+
+
+def _train_and_cache(
+    data_dir: str | os.PathLike, settings: TrainingSettings, min_accuracy: float, device: str | torch.device
+) -> tuple[MNISTClassifier, dict[str, Any]]:
+    start = time.perf_counter()
+    train_images, train_labels = load_mnist(data_dir, "train")
+    test_images, test_labels = load_mnist(data_dir, "test")
+    model = fit_classifier(scale_pixels(train_images), train_labels, settings, device)
+    test_accuracy = accuracy(model, scale_pixels(test_images), test_labels)
+    seconds = time.perf_counter() - start
+    if test_accuracy < min_accuracy:
+        raise EvaluatorTooWeakError(
+            f"The MNIST evaluator trained with {settings} reached only {test_accuracy:.4f} test accuracy, below "
+            f"the required {min_accuracy}; it was not cached. Train longer (more epochs) or on all the data."
+        )
+    folder = cache_dir(data_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    weights, metadata = folder / WEIGHTS_NAME, folder / METADATA_NAME
+    tmp_weights, tmp_metadata = folder / f".{WEIGHTS_NAME}.partial", folder / f".{METADATA_NAME}.partial"
+    try:
+        torch.save({k: v.cpu() for k, v in model.state_dict().items()}, tmp_weights)
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "model": "ganlab.metrics.evaluator.MNISTClassifier",
+            "num_features": MNISTClassifier.num_features,
+            "test_accuracy": test_accuracy,
+            "test_images": len(test_images),
+            "weights_sha256": _sha256(tmp_weights),
+            "training": dataclasses.asdict(settings),
+            "train_seconds": round(seconds, 1),
+            "trained_on": str(device),
+            "torch_version": torch.__version__,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        tmp_metadata.write_text(json.dumps(meta, indent=2) + "\n")
+        # The JSON goes last: until it is in place no reader takes the new weights for a finished cache.
+        os.replace(tmp_weights, weights)
+        os.replace(tmp_metadata, metadata)
+    finally:
+        tmp_weights.unlink(missing_ok=True)
+        tmp_metadata.unlink(missing_ok=True)
+    log.info("Trained the MNIST evaluator in %.0f s: test accuracy %.4f; cached in %s", seconds, test_accuracy, folder)
+    return model.requires_grad_(False), meta
+
+
+def _read_cache(
+    folder: Path, min_accuracy: float, device: str | torch.device
+) -> tuple[MNISTClassifier, dict[str, Any]]:
+    weights, metadata = folder / WEIGHTS_NAME, folder / METADATA_NAME
+    retrain = (
+        f"Delete {folder} to have it trained afresh on next use, or retrain and replace it with "
+        "ganlab.metrics.train_evaluator(data_dir, force=True)"
+    )
+    if not weights.is_file() and not metadata.is_file():
+        raise EvaluatorCacheError(f"No MNIST evaluator is cached in {folder}. Run `make evaluator` "
+                                  "(ganlab.metrics.train_evaluator(data_dir)) to train one.")
+    for present, missing in ((weights, metadata), (metadata, weights)):
+        if not missing.is_file():
+            raise EvaluatorCacheError(f"The evaluator cache in {folder} is incomplete: {present.name} has no "
+                                      f"{missing.name} beside it. {retrain}.")
+    try:
+        meta = json.loads(metadata.read_text())
+        expected_sha = meta["weights_sha256"]
+        version, test_accuracy = meta["format_version"], float(meta["test_accuracy"])
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise EvaluatorCacheError(f"{metadata} cannot be read ({type(err).__name__}: {err}). {retrain}.") from err
+    if version != FORMAT_VERSION:
+        raise EvaluatorCacheError(
+            f"{metadata} has format_version {version}; this code reads {FORMAT_VERSION}. {retrain}."
+        )
+    try:
+        actual_sha = _sha256(weights)
+    except OSError as err:
+        raise EvaluatorCacheError(f"{weights} cannot be read ({err}). {retrain}.") from err
+    if actual_sha != expected_sha:
+        raise EvaluatorCacheError(
+            f"{weights} has sha256 {actual_sha}, but {metadata.name} records {expected_sha}: the weights are not "
+            f"the evaluator the metadata describes (changed or damaged). {retrain}."
+        )
+    if test_accuracy < min_accuracy:
+        raise EvaluatorCacheError(
+            f"The evaluator cached in {folder} has test accuracy {test_accuracy:.4f}, below the required "
+            f"{min_accuracy}. {retrain}."
+        )
+    model = MNISTClassifier()
+    try:
+        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    except (OSError, EOFError, RuntimeError, ValueError, pickle.UnpicklingError) as err:
+        raise EvaluatorCacheError(f"{weights} does not load into MNISTClassifier ({type(err).__name__}: {err}). "
+                                  f"{retrain}.") from err
+    return model.to(device).eval().requires_grad_(False), meta
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``make evaluator``: ``python -m ganlab.metrics.evaluator [--data-dir data] [--force]``."""
+    import argparse
+
+    from ganlab.config import project_root
+
+    parser = argparse.ArgumentParser(description="Train and cache the MNIST evaluator the metrics use.")
+    parser.add_argument("--data-dir", default=str(Path(project_root()) / "data"))
+    parser.add_argument("--force", action="store_true", help="retrain and replace a cached evaluator")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    _, meta = train_evaluator(args.data_dir, force=args.force, device=args.device)
+    print(f"MNIST evaluator in {cache_dir(args.data_dir)}: test accuracy {meta['test_accuracy']:.4f}, "
+          f"sha256 {meta['weights_sha256'][:12]}")
+
+
+if __name__ == "__main__":
+    main()

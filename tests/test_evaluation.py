@@ -1,0 +1,76 @@
+"""Scoring checkpoints and sample files: the API and the command."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import QUICK_MIN_ACCURACY, ROOT, compose_config
+from ganlab.evaluation import default_report_path, evaluate, format_table, write_report
+from ganlab.metrics import real_training_images
+from ganlab.training import train
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory, mnist_dir):
+    out = tmp_path_factory.mktemp("run")
+    train(compose_config("train", [f"paths.output_dir={out}", f"paths.data_dir={mnist_dir}", "trainer.max_steps=5",
+                                   "trainer.accelerator=cpu", "callbacks.sample_quality=null"]))
+    return out / "checkpoints" / "last.ckpt"
+
+
+def test_checkpoint_report_has_metrics_floor_and_sizes(checkpoint, quick_evaluator_dir):
+    report = evaluate(quick_evaluator_dir, ckpt_path=checkpoint, num_samples=1000,
+                      min_evaluator_accuracy=QUICK_MIN_ACCURACY)
+    assert report["num_samples"] == 1000 and report["num_reference"] == 10_000
+    assert report["metrics"]["num_samples"] == 1000 and report["real_floor"]["num_samples"] == 1000
+    # five iterations of training make noise, far worse than real digits on every count
+    assert report["metrics"]["fid"] > 10 * report["real_floor"]["fid"]
+    assert report["metrics"]["classifier_score"] < report["real_floor"]["classifier_score"]
+    table = format_table(report)
+    assert "1000 samples vs 10000 MNIST test images" in table and "fid" in table and "real floor" in table
+    path = write_report(report, default_report_path(checkpoint, None))
+    assert path == checkpoint.with_name("last.metrics.json")
+    assert json.loads(path.read_text())["metrics"]["fid"] == pytest.approx(report["metrics"]["fid"])
+
+
+def test_samples_from_anywhere_are_scored_like_real_ones(quick_evaluator_dir, tmp_path):
+    real = real_training_images(quick_evaluator_dir, 1000, seed=5).squeeze(1).numpy()
+    np.save(tmp_path / "real.npy", real)
+    report = evaluate(quick_evaluator_dir, samples=tmp_path / "real.npy", num_samples=1000, floor=False,
+                      min_evaluator_accuracy=QUICK_MIN_ACCURACY)
+    assert report["metrics"]["fid"] < 5 and report["metrics"]["recall"] > 0.5
+    assert "real_floor" not in report
+
+
+def test_bad_requests_are_explained(quick_evaluator_dir, tmp_path, checkpoint):
+    kwargs = {"min_evaluator_accuracy": QUICK_MIN_ACCURACY}
+    with pytest.raises(ValueError, match="exactly one of"):
+        evaluate(quick_evaluator_dir, **kwargs)
+    with pytest.raises(ValueError, match="exactly one of"):
+        evaluate(quick_evaluator_dir, ckpt_path=checkpoint, samples="x.npy", **kwargs)
+    np.save(tmp_path / "few.npy", np.zeros((50, 28, 28), np.float32))
+    with pytest.raises(ValueError, match="holds 50 samples.*num_samples=50"):
+        evaluate(quick_evaluator_dir, samples=tmp_path / "few.npy", **kwargs)
+    with pytest.raises(FileNotFoundError, match="not a file"):
+        evaluate(quick_evaluator_dir, samples=tmp_path / "missing.npy", **kwargs)
+
+
+def test_command_prints_the_table_and_writes_json(quick_evaluator_dir, tmp_path):
+    samples = real_training_images(quick_evaluator_dir, 500, seed=1).squeeze(1).numpy()
+    np.save(tmp_path / "s.npy", samples)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "src" / "evaluate.py"), f"samples={tmp_path / 's.npy'}", "num_samples=500",
+         f"paths.data_dir={quick_evaluator_dir}", f"min_evaluator_accuracy={QUICK_MIN_ACCURACY}"],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "500 samples vs 10000 MNIST test images" in result.stdout
+    report = json.loads((tmp_path / "s.metrics.json").read_text())
+    assert set(report) >= {"samples", "num_samples", "evaluator", "metrics", "real_floor"}
+    assert torch.isfinite(torch.tensor(report["metrics"]["fid"]))
