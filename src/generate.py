@@ -2,6 +2,7 @@
 
     python src/generate.py ckpt_path=<run>/checkpoints/last.ckpt n=64 out=grid.png
     python src/generate.py ckpt_path=<run>/checkpoints/last.ckpt n=50000 out=samples.npy
+    python src/generate.py ckpt_path=<cgan run>/checkpoints/last.ckpt digit=7 n=64 out=sevens.png
 """
 
 import logging
@@ -19,7 +20,7 @@ log = logging.getLogger(__name__)
 def main(cfg: DictConfig) -> None:
     device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     model = load_gan(cfg.ckpt_path, device)
-    images = generate(model, cfg.n, seed=cfg.seed, batch_size=cfg.batch_size)
+    images = generate(model, cfg.n, seed=cfg.seed, batch_size=cfg.batch_size, digit=cfg.digit)
     path = write_images(images, cfg.out, nrow=cfg.nrow)
     log.info("wrote %d images to %s", len(images), path)
 

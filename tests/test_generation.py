@@ -64,3 +64,19 @@ def test_bad_requests_are_explained(checkpoint, tmp_path):
         load_gan(other)
     with pytest.raises(ValueError, match="at least one"):
         generate(load_gan(checkpoint), 0)
+
+
+def test_digit_is_for_conditional_gans_only(checkpoint, tmp_path, mnist_dir):
+    with pytest.raises(ValueError, match="not conditional"):
+        generate(load_gan(checkpoint), 4, digit=7)
+    from conftest import compose_config
+
+    out = tmp_path / "cgan"
+    train(compose_config("train", [f"paths.output_dir={out}", f"paths.data_dir={mnist_dir}", "model=cgan",
+                                   "data.batch_size=8", "trainer.max_steps=2", "trainer.accelerator=cpu",
+                                   "callbacks.sample_quality=null"]))
+    cgan = load_gan(out / "checkpoints" / "last.ckpt")
+    sevens, threes = generate(cgan, 6, seed=1, digit=7), generate(cgan, 6, seed=1, digit=3)
+    assert sevens.shape == (6, 1, 28, 28) and not torch.equal(sevens, threes)
+    with pytest.raises(ValueError, match="from 0 to 9"):
+        generate(cgan, 4, digit=10)

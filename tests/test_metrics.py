@@ -335,3 +335,14 @@ def test_production_evaluator_reaches_99_percent(tmp_path, mnist_dir):
     _, meta = train_evaluator(with_mnist(tmp_path, mnist_dir))
     assert meta["test_accuracy"] >= 0.99
     assert meta["training"] == dataclasses.asdict(TrainingSettings())
+
+
+def test_label_accuracy_checks_a_conditional_generator(evaluator, reference, mnist_dir):
+    quality = SampleQuality(evaluator, reference)
+    images, labels = load_mnist(mnist_dir, "test")
+    images, labels = scale_pixels(images[-N_SAMPLES:]), labels[-N_SAMPLES:]
+    obeys = quality.score(images, labels)
+    assert obeys["label_accuracy"] > 0.9 and obeys["min_label_accuracy"] > 0.8
+    ignores = quality.score(images, (labels + 1) % 10)  # every image asked for the wrong digit
+    assert ignores["label_accuracy"] < 0.1 and ignores["min_label_accuracy"] < 0.1
+    assert "label_accuracy" not in quality.score(images)

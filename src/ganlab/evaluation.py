@@ -33,8 +33,11 @@ def evaluate(
         raise ValueError("give exactly one of ckpt_path=<checkpoint> or samples=<file.npy>")
     evaluator, meta = load_evaluator(data_dir, device=device, min_accuracy=min_evaluator_accuracy)
     quality = SampleQuality.for_mnist(data_dir, evaluator=evaluator)
+    labels = None
     if ckpt_path is not None:
-        images = generate(load_gan(ckpt_path, device), num_samples, seed=seed)
+        model = load_gan(ckpt_path, device)
+        labels = model.balanced_labels(num_samples)  # a conditional GAN is asked for each digit equally
+        images = generate(model, num_samples, seed=seed)
         source = {"ckpt_path": str(ckpt_path), "seed": seed}
     else:
         images = load_samples(samples, num_samples)
@@ -45,7 +48,7 @@ def evaluate(
         "num_reference": quality.num_reference,
         "reference": "MNIST test set",
         "evaluator": {"weights_sha256": meta["weights_sha256"], "test_accuracy": meta["test_accuracy"]},
-        "metrics": quality.score(images),
+        "metrics": quality.score(images, labels),
     }
     if floor:
         report["real_floor"] = quality.real_floor(data_dir, n=len(images))
@@ -86,7 +89,8 @@ def write_report(report: dict[str, Any], path: str | os.PathLike) -> Path:
 
 def format_table(report: dict[str, Any]) -> str:
     metrics, floor = report["metrics"], report.get("real_floor", {})
-    names = [*TABLE, *(f"class_share_{d}" for d in range(10))]
+    names = [*TABLE, *(k for k in ("label_accuracy", "min_label_accuracy") if k in metrics)]
+    names += [f"class_share_{d}" for d in range(10)]
     lines = [f"{report['num_samples']} samples vs {report['num_reference']} MNIST test images "
              f"(evaluator {report['evaluator']['weights_sha256'][:12]}, "
              f"test accuracy {report['evaluator']['test_accuracy']:.4f})",

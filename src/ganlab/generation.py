@@ -34,11 +34,21 @@ def load_gan(ckpt_path: str | os.PathLike, device: str | torch.device = "cpu") -
     return model.eval()
 
 
-def generate(model: GAN, n: int, seed: int = 0, batch_size: int = 1000) -> torch.Tensor:
-    """``n`` images [n, 1, 28, 28] in [-1, 1], on the CPU; the same seed gives the same images."""
+def generate(model: GAN, n: int, seed: int = 0, batch_size: int = 1000, digit: int | None = None) -> torch.Tensor:
+    """``n`` images [n, 1, 28, 28] in [-1, 1], on the CPU; the same seed gives the same images.
+
+    A conditional GAN draws ``digit`` (0-9), or all ten digits in equal shares when it is None.
+    """
     if n < 1:
         raise ValueError(f"n={n}: ask for at least one image")
-    return model.sample(n=n, seed=seed, batch_size=batch_size).float().cpu()
+    labels = None
+    if digit is not None:
+        if not model.num_classes:
+            raise ValueError(f"digit={digit}: this checkpoint's GAN is not conditional (train with model=cgan)")
+        if not 0 <= digit < model.num_classes:
+            raise ValueError(f"digit={digit}: ask for a digit from 0 to {model.num_classes - 1}")
+        labels = torch.full((n,), digit, dtype=torch.long)
+    return model.sample(n=n, seed=seed, labels=labels, batch_size=batch_size).float().cpu()
 
 
 def write_images(images: torch.Tensor, out: str | os.PathLike, nrow: int | None = None) -> Path:

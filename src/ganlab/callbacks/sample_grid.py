@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import lightning as L
@@ -9,12 +10,13 @@ from torchvision.utils import make_grid, save_image
 
 class SampleGrid(L.Callback):
     """Every ``every_n_iterations`` (and after the last), draws G's images for the module's fixed
-    noise as a grid: to TensorBoard's IMAGES tab and as ``<dirpath>/iter_NNNNNN.png``.
+    noise as a grid: to TensorBoard's IMAGES tab and as ``<dirpath>/iter_NNNNNN.png``. A
+    conditional G draws one row per digit.
 
     Runs on rank 0 only: sampling needs no other rank, and one process writes the files.
     """
 
-    def __init__(self, dirpath: str, every_n_iterations: int = 1000, nrow: int = 4):
+    def __init__(self, dirpath: str, every_n_iterations: int = 1000, nrow: int | None = None):
         if every_n_iterations < 1:
             raise ValueError(f"sample_interval={every_n_iterations}: it must be at least 1 iteration")
         self.dirpath = Path(dirpath)
@@ -30,7 +32,8 @@ class SampleGrid(L.Callback):
         if not trainer.is_global_zero:
             return None
         images = pl_module.sample(pl_module.sample_z)
-        grid = make_grid(images, nrow=self.nrow, normalize=True, value_range=(-1, 1), pad_value=1.0)
+        nrow = self.nrow or math.isqrt(len(images))  # square by default: 4x4 for the seed, 10x10 for cGAN
+        grid = make_grid(images, nrow=nrow, normalize=True, value_range=(-1, 1), pad_value=1.0)
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
                 logger.experiment.add_image("samples", grid, global_step=iteration)

@@ -61,9 +61,10 @@ class SampleQualityMetrics(L.Callback):
         if not trainer.is_global_zero:
             return None
         start = time.perf_counter()
-        images = pl_module.sample(n=self.num_samples, seed=self.seed)
+        labels = pl_module.balanced_labels(self.num_samples)  # None unless G is conditional
+        images = pl_module.sample(n=self.num_samples, seed=self.seed, labels=labels)
         try:
-            scores = self.quality.score(images)
+            scores = self.quality.score(images, labels)
         except ValueError as err:  # a diverged generator (NaN) is a result to record, not a crash
             log.warning("iteration %d: samples could not be scored: %s", trainer.global_step, err)
             scores = {"fid": float("nan")}

@@ -75,7 +75,8 @@ class MNISTDataModule(L.LightningDataModule):
 
     The loader yields index batches; ``transfer_batch_to_device`` gathers them from a copy of the
     images kept on the training device, so a GPU run copies the data once, not every step.
-    Batches are ``(images [B, 1, 28, 28], labels [B])``.
+    Batches are ``(images [B * k, 1, 28, 28], labels [B * k])`` for ``k = batches_per_iteration``
+    (the discriminator steps of one iteration, each on its own real batch).
     """
 
     def __init__(
@@ -84,12 +85,15 @@ class MNISTDataModule(L.LightningDataModule):
         batch_size: int = 128,
         sampling: Literal["replacement", "shuffle"] = "replacement",
         seed: int = 0,
+        batches_per_iteration: int = 1,
     ):
         super().__init__()
         if sampling not in ("replacement", "shuffle"):
             raise ValueError(f"data.sampling={sampling!r}: use 'replacement' (the seed's) or 'shuffle'")
         if batch_size < 1:
             raise ValueError(f"data.batch_size={batch_size}: it must be a positive number of images")
+        if batches_per_iteration < 1:
+            raise ValueError(f"data.batches_per_iteration={batches_per_iteration}: it must be at least 1")
         self.save_hyperparameters(logger=False)
         self.images: torch.Tensor | None = None
         self.labels: torch.Tensor | None = None
@@ -108,7 +112,8 @@ class MNISTDataModule(L.LightningDataModule):
         rank, world = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
         device = trainer.strategy.root_device if trainer else torch.device("cpu")
         hp = self.hparams
-        return IndexBatches(len(self.images), hp.batch_size, hp.sampling, hp.seed, rank, world, device)
+        per_iteration = hp.batch_size * hp.batches_per_iteration
+        return IndexBatches(len(self.images), per_iteration, hp.sampling, hp.seed, rank, world, device)
 
     def transfer_batch_to_device(self, batch, device: torch.device, dataloader_idx: int):
         if not isinstance(batch, torch.Tensor) or batch.dtype != torch.int64:

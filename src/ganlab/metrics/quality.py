@@ -112,8 +112,12 @@ class SampleQuality:
         return torch.cat(features), torch.cat(logits)
 
     @torch.no_grad()
-    def score(self, images: torch.Tensor | np.ndarray) -> dict[str, float]:
-        """The metrics of ``images`` [N, 1, 28, 28] or [N, 28, 28], floats in [-1, 1] like G's output."""
+    def score(self, images: torch.Tensor | np.ndarray, labels: torch.Tensor | None = None) -> dict[str, float]:
+        """The metrics of ``images`` [N, 1, 28, 28] or [N, 28, 28], floats in [-1, 1] like G's output.
+
+        ``labels``: the digits a conditional generator was asked for; adds ``label_accuracy`` (the
+        share the evaluator reads as the digit asked for) and ``min_label_accuracy`` (the worst digit's).
+        """
         images = as_images(images)
         n = len(images)
         if n <= self.k or n < max(self.splits, 2):
@@ -136,8 +140,17 @@ class SampleQuality:
         recall = coverage(self.reference_features, features, knn_radii(features, self.k, self.batch_size),
                           self.batch_size)
 
-        shares = torch.bincount(logits.argmax(1), minlength=NUM_CLASSES).double() / n
+        predicted = logits.argmax(1)
+        shares = torch.bincount(predicted, minlength=NUM_CLASSES).double() / n
         class_kl = float(torch.special.xlogy(shares, shares).sum()) + math.log(NUM_CLASSES)
+        conditional = {}
+        if labels is not None:
+            labels = torch.as_tensor(labels, device=predicted.device)
+            if labels.shape != (n,):
+                raise ValueError(f"labels have shape {tuple(labels.shape)}; give one digit per image, ({n},)")
+            hits = (predicted == labels).double()
+            per_digit = [hits[labels == d].mean() for d in range(NUM_CLASSES) if (labels == d).any()]
+            conditional = {"label_accuracy": float(hits.mean()), "min_label_accuracy": float(min(per_digit))}
         return {
             "fid": fid,
             "classifier_score": float(cs_mean),
@@ -147,6 +160,7 @@ class SampleQuality:
             **{f"class_share_{c}": float(shares[c]) for c in range(NUM_CLASSES)},
             "min_class_share": float(shares.min()),
             "class_kl": max(class_kl, 0.0),  # clamps a -1e-16 rounding of a perfectly balanced set
+            **conditional,
             "num_samples": n,
             "num_reference": self.num_reference,
         }

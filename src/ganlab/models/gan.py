@@ -2,15 +2,19 @@
 
 Per iteration, as "GANs in Action" chapter 3 does it:
   1. D is updated on a real batch (label 1), then on a batch of G(z) (label 0), G fixed;
-     ``d_update: joint`` makes that a single update on (real loss + fake loss) / 2 instead.
+     ``d_update: joint`` makes that a single update on (real loss + fake loss) / 2 instead, and
+     ``d_steps_per_iteration: k`` repeats step 1 on k real batches (WGAN's critic iterations).
   2. G is updated, D fixed, to make D say 1 on a fresh G(z).
+Conditional nets (chapter 8) are told the digit: D's fakes carry the real batch's labels, as in the
+book, and G's update draws random ones. With ``ema_decay``, an exponential moving average of G's
+weights is kept and is what ``sample`` (grids, evaluation, generate.py) draws from.
 
 Counting iterations: under manual optimization Lightning counts every ``optimizer.step()`` in
 ``trainer.global_step`` (Lightning issue 17958), so two D steps and one G step would advance it by
 three. Only G's step goes through ``LightningOptimizer.step``; D's steps go straight to
 ``Strategy.optimizer_step`` (the same precision and strategy handling, without the counter). So
 ``trainer.global_step`` is the iteration number, and ``trainer.max_steps``, checkpoint intervals
-and the logged step axis all count iterations. tests/test_gan_module.py pins this.
+and the logged step axis all count iterations. tests/test_training.py pins this.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import lightning as L
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 
 def is_log_iteration(trainer: L.Trainer) -> bool:
@@ -51,6 +56,8 @@ class GAN(L.LightningModule):
         optimizer_d: Mapping,
         loss: Mapping,
         d_update: str = "separate",
+        d_steps_per_iteration: int = 1,
+        ema_decay: float | None = None,
         num_sample_images: int = 16,
         sample_seed: int = 0,
         compile: bool = False,
@@ -59,6 +66,10 @@ class GAN(L.LightningModule):
         super().__init__()
         if d_update not in ("separate", "joint"):
             raise ValueError(f"model.d_update={d_update!r}: use 'separate' (the seed's) or 'joint'")
+        if d_steps_per_iteration < 1:
+            raise ValueError(f"model.d_steps_per_iteration={d_steps_per_iteration}: it must be at least 1")
+        if ema_decay is not None and not 0 < ema_decay < 1:
+            raise ValueError(f"model.ema_decay={ema_decay}: use a decay between 0 and 1 (e.g. 0.999), or null")
         self.save_hyperparameters(
             {
                 "generator": _plain(generator),
@@ -67,6 +78,8 @@ class GAN(L.LightningModule):
                 "optimizer_d": _plain(optimizer_d),
                 "loss": _plain(loss),
                 "d_update": d_update,
+                "d_steps_per_iteration": d_steps_per_iteration,
+                "ema_decay": ema_decay,
                 "num_sample_images": num_sample_images,
                 "sample_seed": sample_seed,
                 "compile": compile,
@@ -78,7 +91,19 @@ class GAN(L.LightningModule):
         self.generator = instantiate(self.hparams.generator)
         self.discriminator = instantiate(self.hparams.discriminator)
         self.loss = instantiate(self.hparams.loss)
+        if self.loss.needs_joint_update and d_update != "joint":
+            raise ValueError(
+                f"{type(self.loss).__name__} needs model.d_update=joint: its penalty mixes real and fake batches"
+            )
         self.z_dim: int = self.generator.z_dim
+        self.num_classes: int = getattr(self.generator, "num_classes", 0)  # 0: unconditional
+        # Not trained by any optimizer; updated after each G step, and saved in checkpoints.
+        self.generator_ema = (
+            AveragedModel(self.generator, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True)
+            .requires_grad_(False)
+            if ema_decay is not None
+            else None
+        )
         # A fixed noise batch, so sample grids show the same digits evolving. A buffer: it follows
         # the module to its device and into checkpoints.
         fixed = torch.Generator().manual_seed(sample_seed)
@@ -98,49 +123,79 @@ class GAN(L.LightningModule):
         opt_d = instantiate(self.hparams.optimizer_d)(params=self.discriminator.parameters())
         return opt_g, opt_d
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.generator(z)
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.generate(z, labels)
 
     def noise(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.z_dim, device=self.device)
 
+    def random_labels(self, n: int) -> torch.Tensor | None:
+        return torch.randint(self.num_classes, (n,), device=self.device) if self.num_classes else None
+
+    def balanced_labels(self, n: int) -> torch.Tensor | None:
+        """Digits 0..9 in equal shares, in order: the rows of a grid, or a balanced sample."""
+        return (torch.arange(n, device=self.device) * self.num_classes) // n if self.num_classes else None
+
+    def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None, net=None) -> torch.Tensor:
+        net = net or self.generator
+        return net(z) if labels is None else net(z, labels)
+
+    def judge(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """D's logits for ``images`` (of digits ``labels`` when D is conditional)."""
+        return self.discriminator(images) if labels is None else self.discriminator(images, labels)
+
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        real, _ = batch
+        images, labels = batch
         opt_g, opt_d = self.optimizers()
-        n = real.shape[0]
+        k = self.hparams.d_steps_per_iteration  # the datamodule serves k real batches per iteration
+        n = images.shape[0] // k
 
         # -------------------------
         #  Train the Discriminator (G fixed)
         # -------------------------
         with self.toggled_optimizer(opt_d):
-            fake = self.generator(self.noise(n))  # G's parameters are frozen: no graph through G
-            if self.hparams.d_update == "separate":
-                real_logits, d_loss_real = self._discriminator_update(opt_d, real, self.loss.real)
-                fake_logits, d_loss_fake = self._discriminator_update(opt_d, fake, self.loss.fake)
-            else:
-                real_logits, fake_logits = self.discriminator(real), self.discriminator(fake)
-                d_loss_real, d_loss_fake = self.loss.real(real_logits), self.loss.fake(fake_logits)
-                self._update(opt_d, (d_loss_real + d_loss_fake) / 2, counted=False)
-            d_loss = (d_loss_real + d_loss_fake) / 2
+            for real, real_labels in zip(images.split(n), labels.split(n)):
+                fake_labels = real_labels if self.num_classes else None  # the book's cGAN does this
+                fake = self.generate(self.noise(n), fake_labels)  # G is frozen: no graph through it
+                d_loss, real_logits, fake_logits = self._discriminator_step(
+                    opt_d, real, fake, fake_labels
+                )
 
         # ---------------------
         #  Train the Generator (D fixed)
         # ---------------------
         with self.toggled_optimizer(opt_g):
-            g_loss = self.loss.generator(self.discriminator(self.generator(self.noise(n))))
+            fake_labels = self.random_labels(n)
+            g_loss = self.loss.generator(self.judge(self.generate(self.noise(n), fake_labels), fake_labels))
             self._update(opt_g, g_loss, counted=True)  # the one step per iteration Lightning counts
+        if self.generator_ema is not None:
+            self.generator_ema.update_parameters(self.generator)
 
         # Statistics are computed and logged only on log iterations: reading a value back from
         # the GPU waits for it, so a per-step read would stall the GPU every step.
         if is_log_iteration(self.trainer):
             self._log_stats(d_loss, g_loss, real_logits, fake_logits)
 
+    def _discriminator_step(self, opt_d, real, fake, labels) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One or two D updates (``d_update``); returns D's loss and its logits on the real and
+        fake batch from before each update, as Keras' ``train_on_batch`` reports them."""
+        if self.hparams.d_update == "separate":
+            real_logits, loss_real = self._discriminator_update(opt_d, real, labels, self.loss.real)
+            fake_logits, loss_fake = self._discriminator_update(opt_d, fake, labels, self.loss.fake)
+            return (loss_real + loss_fake) / 2, real_logits, fake_logits
+        real_logits, fake_logits = self.judge(real, labels), self.judge(fake, labels)
+        loss = (self.loss.real(real_logits) + self.loss.fake(fake_logits)) / 2
+        penalty = self.loss.penalty(lambda x: self.judge(x, labels), real, fake)
+        if penalty is not None:
+            loss = loss + penalty
+        self._update(opt_d, loss, counted=False)
+        return loss.detach(), real_logits.detach(), fake_logits.detach()
+
     def _discriminator_update(
-        self, opt_d, images: torch.Tensor, loss_fn: Callable[[torch.Tensor], torch.Tensor]
+        self, opt_d, images: torch.Tensor, labels: torch.Tensor | None, loss_fn: Callable[[torch.Tensor], torch.Tensor]
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One D update on one batch; returns the logits and loss from before the update, as Keras'
-        ``train_on_batch`` reports them."""
-        logits = self.discriminator(images)
+        """One D update on one batch; returns the logits and loss from before the update."""
+        logits = self.judge(images, labels)
         loss = loss_fn(logits)
         self._update(opt_d, loss, counted=False)
         return logits.detach(), loss.detach()
@@ -200,19 +255,33 @@ class GAN(L.LightningModule):
 
     @torch.no_grad()
     def sample(
-        self, z: torch.Tensor | None = None, n: int | None = None, seed: int | None = None, batch_size: int = 1000
+        self,
+        z: torch.Tensor | None = None,
+        n: int | None = None,
+        seed: int | None = None,
+        labels: torch.Tensor | None = None,
+        batch_size: int = 1000,
     ) -> torch.Tensor:
-        """Images in [-1, 1] from G in eval mode (batch norm uses its running statistics).
+        """Images in [-1, 1] from G (its moving average when ``ema_decay`` is set) in eval mode.
 
         For the given noise ``z``, or else for ``n`` fresh draws (from ``seed`` when given, so the
-        same seed gives the same images), generated ``batch_size`` at a time.
+        same seed gives the same images), generated ``batch_size`` at a time. A conditional G
+        draws the digits ``labels``, by default 0..9 in equal shares and in order.
         """
         if z is None:
             rng = torch.Generator(device=self.device).manual_seed(seed) if seed is not None else None
             z = torch.randn(n, self.z_dim, generator=rng, device=self.device)
-        was_training = self.generator.training
-        self.generator.eval()
+        z = z.to(self.device)
+        if self.num_classes and labels is None:
+            labels = self.balanced_labels(len(z))
+        net = self.generator_ema.module if self.generator_ema is not None else self.generator
+        was_training = net.training
+        net.eval()
         try:
-            return torch.cat([self.generator(chunk.to(self.device)) for chunk in z.split(batch_size)])
+            chunks = [
+                self.generate(z_chunk, None if labels is None else labels[i : i + batch_size].to(self.device), net)
+                for i, z_chunk in zip(range(0, len(z), batch_size), z.split(batch_size))
+            ]
         finally:
-            self.generator.train(was_training)
+            net.train(was_training)
+        return torch.cat(chunks)

@@ -2,15 +2,23 @@
 
 ``real(logits)`` and ``fake(logits)`` are D's losses on real and generated batches (kept apart
 because the seed updates D on each separately); ``generator(logits)`` is G's loss on D's logits
-for generated images.
+for generated images; ``penalty(...)`` is an extra term of D's loss that needs both batches
+(zero for all but WGAN-GP).
 """
+
+from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 
 
 class NonSaturatingLoss:
-    """The seed's binary cross-entropy: D labels real 1 and fake 0; G wants D to say 1 on fakes."""
+    """The seed's binary cross-entropy: D labels real 1 and fake 0; G wants D to say 1 on fakes
+    (Goodfellow et al. 2014's non-saturating generator loss)."""
+
+    needs_joint_update = False
 
     def real(self, logits: torch.Tensor) -> torch.Tensor:
         return F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
@@ -20,3 +28,63 @@ class NonSaturatingLoss:
 
     def generator(self, logits: torch.Tensor) -> torch.Tensor:
         return F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+
+    def penalty(self, discriminator: Callable, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor | None:
+        return None
+
+
+class HingeLoss(NonSaturatingLoss):
+    """D: max(0, 1 - D(x)) + max(0, 1 + D(G(z))); G: -D(G(z)) (Lim & Ye 2017; SN-GAN, BigGAN)."""
+
+    def real(self, logits: torch.Tensor) -> torch.Tensor:
+        return F.relu(1 - logits).mean()
+
+    def fake(self, logits: torch.Tensor) -> torch.Tensor:
+        return F.relu(1 + logits).mean()
+
+    def generator(self, logits: torch.Tensor) -> torch.Tensor:
+        return -logits.mean()
+
+
+class LeastSquaresLoss(NonSaturatingLoss):
+    """LSGAN (Mao et al. 2017), targets 1 for real and 0 for fake: D: (D(x) - 1)^2 + D(G(z))^2,
+    G: (D(G(z)) - 1)^2, each halved."""
+
+    def real(self, logits: torch.Tensor) -> torch.Tensor:
+        return 0.5 * (logits - 1).pow(2).mean()
+
+    def fake(self, logits: torch.Tensor) -> torch.Tensor:
+        return 0.5 * logits.pow(2).mean()
+
+    def generator(self, logits: torch.Tensor) -> torch.Tensor:
+        return 0.5 * (logits - 1).pow(2).mean()
+
+
+class WassersteinGPLoss(NonSaturatingLoss):
+    """WGAN-GP (Gulrajani et al. 2017): the critic maximises D(x) - D(G(z)), with the penalty
+    weight * E[(||grad D(x_hat)||_2 - 1)^2] at random points x_hat between real and fake images.
+
+    The penalty needs a real and a fake batch at once, hence ``model.d_update: joint``; the paper
+    trains the critic 5 times per generator step (``model.d_steps_per_iteration: 5``) with Adam
+    lr 1e-4, betas (0, 0.9), and no batch norm in the critic.
+    """
+
+    needs_joint_update = True
+
+    def __init__(self, gp_weight: float = 10.0):
+        self.gp_weight = gp_weight
+
+    def real(self, logits: torch.Tensor) -> torch.Tensor:
+        return -logits.mean()
+
+    def fake(self, logits: torch.Tensor) -> torch.Tensor:
+        return logits.mean()
+
+    def generator(self, logits: torch.Tensor) -> torch.Tensor:
+        return -logits.mean()
+
+    def penalty(self, discriminator: Callable, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        alpha = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
+        mixed = (alpha * real + (1 - alpha) * fake.detach()).requires_grad_(True)
+        (grads,) = torch.autograd.grad(discriminator(mixed).sum(), mixed, create_graph=True)
+        return self.gp_weight * (grads.flatten(1).norm(2, dim=1) - 1).pow(2).mean()

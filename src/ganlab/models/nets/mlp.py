@@ -5,7 +5,7 @@ import math
 import torch
 from torch import nn
 
-from ganlab.models.nets.init import keras_default_init
+from ganlab.models.nets.init import keras_default_init, with_spectral_norm
 
 
 class MLPGenerator(nn.Module):
@@ -35,7 +35,13 @@ class MLPDiscriminator(nn.Module):
     with a numerically safer loss.
     """
 
-    def __init__(self, hidden: int = 128, negative_slope: float = 0.01, img_shape: tuple[int, ...] = (1, 28, 28)):
+    def __init__(
+        self,
+        hidden: int = 128,
+        negative_slope: float = 0.01,
+        img_shape: tuple[int, ...] = (1, 28, 28),
+        spectral_norm: bool = False,
+    ):
         super().__init__()
         self.net = nn.Sequential(
             nn.Flatten(),
@@ -44,6 +50,8 @@ class MLPDiscriminator(nn.Module):
             nn.Linear(hidden, 1),
         )
         self.apply(keras_default_init)
+        if spectral_norm:
+            with_spectral_norm(self)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.net(images).squeeze(1)

@@ -1,0 +1,130 @@
+"""Architectures and recipes: every combination trains, and each recipe does what its paper says."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hydra.errors import InstantiationException
+from torch import nn
+
+from conftest import scalars
+from ganlab.models.losses import HingeLoss, LeastSquaresLoss, NonSaturatingLoss, WassersteinGPLoss
+from ganlab.models.nets.cgan import CGANDiscriminator, CGANGenerator
+from ganlab.models.nets.dcgan import DCGANDiscriminator, DCGANGenerator
+from ganlab.models.nets.mlp import MLPDiscriminator
+from test_training import StepCounter, fit
+
+
+@pytest.mark.parametrize("loss", ["bce", "hinge", "lsgan", "wgan_gp"])
+@pytest.mark.parametrize("model", ["mlp", "dcgan", "cgan"])
+def test_every_model_and_loss_trains(make_train_cfg, tmp_path, model, loss):
+    extra = ["model.discriminator.batch_norm=false"] if loss == "wgan_gp" and model != "mlp" else []
+    counter = StepCounter()
+    _, trainer = fit(
+        make_train_cfg(f"model={model}", f"loss={loss}", "data.batch_size=8", "trainer.max_steps=2",
+                       "trainer.log_every_n_steps=1", *extra),
+        counter,
+    )
+    d_steps = {"bce": 2, "hinge": 2, "lsgan": 2, "wgan_gp": 5}[loss]  # separate real+fake, or 5 joint
+    assert trainer.global_step == 2 and counter.g_steps == 2 and counter.d_steps == 2 * d_steps
+    losses = [v for _, v in scalars(tmp_path, "d_loss")] + [v for _, v in scalars(tmp_path, "g_loss")]
+    assert len(losses) == 4 and all(math.isfinite(v) for v in losses)
+    grid = sorted((tmp_path / "samples").iterdir())[-1]
+    assert grid.name == "iter_000002.png"
+
+
+def test_critic_steps_use_fresh_real_batches(make_train_cfg):
+    model, _ = fit(make_train_cfg("loss=wgan_gp", "data.batch_size=8", "trainer.max_steps=1"))
+    assert model.trainer.datamodule.train_dataloader().batch_size == 8 * 5
+
+
+@pytest.mark.parametrize(
+    ("generator", "discriminator", "conditional"),
+    [(DCGANGenerator(), DCGANDiscriminator(), False), (CGANGenerator(), CGANDiscriminator(), True)],
+    ids=["dcgan", "cgan"],
+)
+def test_conv_nets_shapes_and_ranges(generator, discriminator, conditional):
+    z, labels = torch.randn(6, 100), torch.arange(6) % 10
+    images = generator(z, labels) if conditional else generator(z)
+    assert images.shape == (6, 1, 28, 28) and images.min() >= -1 and images.max() <= 1
+    logits = discriminator(images, labels) if conditional else discriminator(images)
+    assert logits.shape == (6,)
+
+
+def test_dcgan_is_the_books():
+    g, d = DCGANGenerator(), DCGANDiscriminator()
+    shapes = []
+    x = torch.randn(2, 100)
+    for layer in g.net:
+        x = layer(x)
+        if isinstance(layer, nn.ConvTranspose2d):
+            shapes.append(tuple(x.shape[1:]))
+    assert shapes == [(128, 14, 14), (64, 14, 14), (1, 28, 28)]
+    convs = [m for m in d.net if isinstance(m, nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [32, 64, 128] and all(c.stride == (2, 2) for c in convs)
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in d.net) == 2
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in DCGANDiscriminator(batch_norm=False).net)
+
+
+def test_conditional_generator_draws_the_digit_asked_for():
+    g = CGANGenerator().eval()
+    z = torch.randn(1, 100).repeat(10, 1)
+    images = g(z, torch.arange(10))
+    assert all(not torch.equal(images[0], images[d]) for d in range(1, 10)), "the label must change the image"
+
+
+def test_gradient_penalty_has_the_textbook_form():
+    # a linear critic D(x) = <w, x> has gradient w everywhere: GP = weight * (||w|| - 1)^2
+    w = torch.zeros(1, 28, 28)
+    w[0, 0, :9] = 1.0  # ||w|| = 3
+    critic = lambda x: (x * w).flatten(1).sum(1)  # noqa: E731
+    real, fake = torch.randn(16, 1, 28, 28), torch.randn(16, 1, 28, 28)
+    assert WassersteinGPLoss(gp_weight=10).penalty(critic, real, fake).item() == pytest.approx(10 * (3 - 1) ** 2)
+    # and it is not zero for a real critic, and it reaches the critic's weights
+    d = MLPDiscriminator()
+    penalty = WassersteinGPLoss().penalty(d, real, fake)
+    penalty.backward()
+    assert penalty.item() > 0 and d.net[1].weight.grad.abs().sum() > 0
+
+
+def test_losses_are_their_papers():
+    x = torch.tensor([-2.0, 0.5, 3.0])
+    torch.testing.assert_close(HingeLoss().real(x), torch.relu(1 - x).mean())
+    torch.testing.assert_close(HingeLoss().fake(x), torch.relu(1 + x).mean())
+    torch.testing.assert_close(HingeLoss().generator(x), -x.mean())
+    torch.testing.assert_close(LeastSquaresLoss().real(x), 0.5 * ((x - 1) ** 2).mean())
+    torch.testing.assert_close(LeastSquaresLoss().fake(x), 0.5 * (x**2).mean())
+    torch.testing.assert_close(WassersteinGPLoss().real(x) + WassersteinGPLoss().fake(x), torch.tensor(0.0))
+    assert NonSaturatingLoss().penalty(None, x, x) is None
+
+
+def test_gradient_penalty_loss_refuses_separate_updates(make_train_cfg):
+    with pytest.raises((ValueError, InstantiationException), match="needs model.d_update=joint"):
+        fit(make_train_cfg("loss=wgan_gp", "model.d_update=separate"))
+
+
+def test_spectral_norm_bounds_the_discriminators_layers():
+    d = DCGANDiscriminator(spectral_norm=True)
+    d.train()
+    for _ in range(20):  # power iteration converges over forward passes
+        d(torch.randn(4, 1, 28, 28))
+    for layer in (m for m in d.modules() if isinstance(m, (nn.Conv2d, nn.Linear))):
+        sigma = torch.linalg.matrix_norm(layer.weight.flatten(1), ord=2)
+        assert sigma.item() == pytest.approx(1.0, rel=0.1)
+
+
+def test_ema_weights_are_kept_and_are_the_ones_sampled(make_train_cfg):
+    model, _ = fit(make_train_cfg("model.ema_decay=0.5", "trainer.max_steps=3"))
+    live = dict(model.generator.named_parameters())
+    ema = dict(model.generator_ema.module.named_parameters())
+    assert live.keys() == ema.keys()
+    assert any(not torch.equal(live[k], ema[k]) for k in live), "the average must lag the live weights"
+    z = torch.randn(5, 100)
+    with torch.no_grad():
+        from_ema = model.generator_ema.module.eval()(z)
+        from_live = model.generator.eval()(z)
+    torch.testing.assert_close(model.sample(z), from_ema)
+    assert not torch.allclose(model.sample(z), from_live)
+    assert int(model.generator_ema.n_averaged) == 3
