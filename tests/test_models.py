@@ -128,3 +128,9 @@ def test_ema_weights_are_kept_and_are_the_ones_sampled(make_train_cfg):
     torch.testing.assert_close(model.sample(z), from_ema)
     assert not torch.allclose(model.sample(z), from_live)
     assert int(model.generator_ema.n_averaged) == 3
+
+
+@pytest.mark.parametrize("experiment", ["seed", "dcgan", "cgan", "best"])
+def test_every_experiment_composes_and_trains(make_train_cfg, tmp_path, experiment):
+    _, trainer = fit(make_train_cfg(f"experiment={experiment}", "trainer.max_steps=2", "data.batch_size=8"))
+    assert trainer.global_step == 2

@@ -50,7 +50,9 @@ class SampleQualityMetrics(L.Callback):
             self.data_dir, device=pl_module.device, min_accuracy=self.min_evaluator_accuracy
         )
         self.quality = SampleQuality.for_mnist(self.data_dir, evaluator=evaluator)
-        self.evaluator_sha256 = meta["weights_sha256"]
+        # Scores compare only under the same evaluator: say which one this run uses.
+        log.info("sample quality: MNIST evaluator %s (test accuracy %.4f), %d samples vs the %d test images",
+                 meta["weights_sha256"][:12], meta["test_accuracy"], self.num_samples, self.quality.num_reference)
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         iteration = trainer.global_step

@@ -137,7 +137,7 @@ class GAN(L.LightningModule):
         return (torch.arange(n, device=self.device) * self.num_classes) // n if self.num_classes else None
 
     def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None, net=None) -> torch.Tensor:
-        net = net or self.generator
+        net = self.generator if net is None else net
         return net(z) if labels is None else net(z, labels)
 
     def judge(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
