@@ -44,16 +44,16 @@ class Stopwatch(L.Callback):
     """Wall time from the first iteration's start to the last one's end."""
 
     def __init__(self):
-        self.first = self.last = self.first_cpu = self.last_cpu = None
+        self.first = self.last = None
         self.iterations = 0
 
     def on_train_batch_start(self, *_):
         if self.first is None:
-            self.first, self.first_cpu = time.perf_counter(), time.process_time()
+            self.first = time.perf_counter()
 
     def on_train_batch_end(self, trainer, *_):
         self.iterations += 1
-        self.last, self.last_cpu = time.perf_counter(), time.process_time()
+        self.last = time.perf_counter()
 
 
 def compose_cfg(overrides: list[str]):
@@ -63,12 +63,6 @@ def compose_cfg(overrides: list[str]):
 
 def framework(cfg_overrides: list[str], iterations: int, out: Path) -> tuple[float, float]:
     """(iterations/s, seconds from the start of the build to the first iteration)."""
-    rate, startup, _ = framework_detail(cfg_overrides, iterations, out)
-    return rate, startup
-
-
-def framework_detail(cfg_overrides: list[str], iterations: int, out: Path) -> tuple[float, float, float]:
-    """(iterations/s, startup seconds, CPU milliseconds per iteration)."""
     cfg = compose_cfg([*cfg_overrides, f"trainer.max_steps={iterations}", f"paths.output_dir={out}"])
     start = time.perf_counter()
     # Lightning's banner and progress bar go to stderr, the results to stdout
@@ -77,8 +71,7 @@ def framework_detail(cfg_overrides: list[str], iterations: int, out: Path) -> tu
         watch = Stopwatch()
         trainer.callbacks.append(watch)
         trainer.fit(model, datamodule=datamodule)
-    n = watch.iterations - 1
-    return n / (watch.last - watch.first), watch.first - start, 1e3 * (watch.last_cpu - watch.first_cpu) / n
+    return (watch.iterations - 1) / (watch.last - watch.first), watch.first - start
 
 
 def plain_loop(cfg_overrides: list[str], iterations: int, device: torch.device) -> float:
@@ -196,8 +189,8 @@ def evaluation_seconds(overrides: list[str], device: torch.device) -> str:
     return f"{min(times):.1f} s each (generation + scoring), after {setup:.1f} s once to load the evaluator and reference"
 
 
-def _spread(values: list[float], fmt: str = "7.1f") -> str:
-    return f"{statistics.median(values):{fmt}} [{min(values):{fmt}}-{max(values):{fmt}}]".replace("[ ", "[")
+def _spread(values: list[float], fmt: str = ".1f") -> str:
+    return f"{statistics.median(values):7{fmt}} [{min(values):{fmt}}-{max(values):{fmt}}]"
 
 
 IMPORTS = time.perf_counter() - T0

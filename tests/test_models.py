@@ -35,9 +35,19 @@ def test_every_model_and_loss_trains(make_train_cfg, tmp_path, model, loss):
     assert grid.name == "iter_000002.png"
 
 
-def test_critic_steps_use_fresh_real_batches(make_train_cfg):
-    model, _ = fit(make_train_cfg("loss=wgan_gp", "data.batch_size=8", "trainer.max_steps=1"))
-    assert model.trainer.datamodule.train_dataloader().batch_size == 8 * 5
+def test_critic_steps_use_fresh_real_batches(make_train_cfg, monkeypatch):
+    reals = []
+    original = WassersteinGPLoss.penalty
+
+    def recording(self, discriminator, real, fake):  # called once per critic step with its real batch
+        reals.append(real.clone())
+        return original(self, discriminator, real, fake)
+
+    monkeypatch.setattr(WassersteinGPLoss, "penalty", recording)
+    fit(make_train_cfg("loss=wgan_gp", "data.batch_size=8", "trainer.max_steps=2"))
+    assert len(reals) == 2 * 5 and all(r.shape == (8, 1, 28, 28) for r in reals)
+    for iteration in (reals[:5], reals[5:]):
+        assert all(not torch.equal(a, b) for i, a in enumerate(iteration) for b in iteration[i + 1 :])
 
 
 @pytest.mark.parametrize(
