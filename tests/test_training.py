@@ -9,6 +9,7 @@ import pytest
 import torch
 import yaml
 from hydra.errors import InstantiationException
+from lightning.pytorch.plugins.precision import MixedPrecision
 
 from conftest import image_steps, scalars
 from ganlab.training import build, train
@@ -45,6 +46,52 @@ def test_joint_discriminator_update_is_one_step(make_train_cfg):
     _, trainer = fit(make_train_cfg("trainer.max_steps=5", "model.d_update=joint"), counter)
     assert (counter.batches, counter.g_steps, counter.d_steps) == (5, 5, 5)
     assert trainer.global_step == 5
+
+
+class GradientWatcher(L.Callback):
+    """A callback that reads gradients, as gradient-norm loggers do: it needs Lightning's step hooks."""
+
+    def on_train_start(self, trainer, pl_module):
+        self.backward_calls = self.step_calls = 0
+
+    def on_after_backward(self, trainer, pl_module):
+        self.backward_calls += 1
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+        self.step_calls += 1
+
+
+@pytest.mark.parametrize("d_update", ["separate", "joint"])
+def test_plain_step_path_trains_exactly_like_lightnings(make_train_cfg, tmp_path, d_update):
+    """Without listeners, backward and D's steps skip Lightning's no-op hook dispatch; with one,
+    they go through Lightning. Both give the same weights, and the listener hears every update."""
+    overrides = ("trainer.max_steps=6", f"model.d_update={d_update}")
+    plain_model, plain_trainer = fit(make_train_cfg(*overrides, output_dir=tmp_path / "plain"))
+    watcher = GradientWatcher()
+    hooked_model, hooked_trainer = fit(make_train_cfg(*overrides, output_dir=tmp_path / "hooked"), watcher)
+    assert plain_model._lightning_step_path is False and hooked_model._lightning_step_path is True
+    updates = 6 * (3 if d_update == "separate" else 2)
+    assert (watcher.backward_calls, watcher.step_calls) == (updates, updates)
+    assert plain_trainer.global_step == hooked_trainer.global_step == 6
+    for (name, p), q in zip(plain_model.state_dict().items(), hooked_model.state_dict().values()):
+        assert torch.equal(p, q), name
+
+
+def test_lightning_step_path_is_kept_where_it_does_more_than_dispatch(make_train_cfg):
+    from ganlab.models.gan import needs_lightning_step_path
+
+    def needs(*overrides, precision_plugin=None):
+        _, model, trainer = build(make_train_cfg(*overrides))
+        if precision_plugin is not None:
+            trainer.strategy.precision_plugin = precision_plugin
+        return needs_lightning_step_path(trainer, model)
+
+    assert not needs()
+    assert not needs("trainer.precision=bf16-mixed")  # no grad scaler: backward is plain
+    assert needs("+trainer.strategy=ddp")  # DDP prepares its gradient reduction in backward
+    # fp16 (GPU only, hence set by hand): the grad scaler scales the loss and unscales the step
+    fp16 = MixedPrecision("16-mixed", "cpu", scaler=torch.amp.GradScaler("cpu"))
+    assert needs(precision_plugin=fp16)
 
 
 class FreezeProbe(L.Callback):
