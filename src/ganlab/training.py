@@ -8,7 +8,8 @@ from pathlib import Path
 
 import lightning as L
 from hydra.utils import instantiate
-from lightning.pytorch.accelerators import CPUAccelerator
+import torch
+from lightning.pytorch.accelerators import CPUAccelerator, CUDAAccelerator
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
@@ -39,6 +40,9 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
     if isinstance(trainer.accelerator, CPUAccelerator):
         _skip_per_step_cuda_probe()
+    if isinstance(trainer.accelerator, CUDAAccelerator):
+        # Only on the GPU: CPU runs keep full float32 matmuls, and with them their exact repeats.
+        torch.set_float32_matmul_precision(cfg.get("float32_matmul_precision", "high"))
     return datamodule, model, trainer
 
 
