@@ -6,8 +6,10 @@
 # 1. `benchmarks/speed.py` for mlp and dcgan: the plain-loop reference and the framework side by side.
 # 2. Full-length runs (20000 iterations) of experiment=best, dcgan and cgan, each scored afterwards
 #    by src/evaluate.py (10,000 samples against the 10,000 test images).
-# Each step has its own time limit, and steps are skipped once the whole budget is spent, so the
-# report always holds what finished.
+# Needs the project's dependencies (`make install`, then PYTHON=.venv/bin/python), and MNIST and
+# the cached evaluator in data/ (any earlier `make train` leaves both), since GPU machines are
+# often offline. Each step has its own time limit, and steps are skipped once the whole budget is
+# spent, so the report always holds what finished.
 set -u
 OUT=${OUT:-gpu-check}
 PYTHON=${PYTHON:-python3}
