@@ -78,7 +78,7 @@ def test_dcgan_is_the_books():
     assert not any(isinstance(m, nn.BatchNorm2d) for m in DCGANDiscriminator(batch_norm=False).net)
 
 
-def test_conditional_generator_draws_the_digit_asked_for():
+def test_conditional_generator_depends_on_the_digit():
     g = CGANGenerator().eval()
     z = torch.randn(1, 100).repeat(10, 1)
     images = g(z, torch.arange(10))

@@ -7,14 +7,13 @@ import os
 from pathlib import Path
 
 import lightning as L
-from hydra.utils import instantiate
 import torch
+from hydra.utils import instantiate
 from lightning.pytorch.accelerators import CPUAccelerator, CUDAAccelerator
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
 import ganlab.config  # noqa: F401  (registers the resolvers conf/ uses)
-
 
 
 def train(cfg: DictConfig) -> dict[str, float]:

@@ -7,6 +7,8 @@ import lightning as L
 from lightning.pytorch.loggers import TensorBoardLogger
 from torchvision.utils import make_grid, save_image
 
+from ganlab.models.gan import ends_interval
+
 
 class SampleGrid(L.Callback):
     """Every ``every_n_iterations`` (and after the last), draws G's images for the module's fixed
@@ -24,9 +26,8 @@ class SampleGrid(L.Callback):
         self.nrow = nrow
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module, outputs, batch, batch_idx: int) -> None:
-        iteration = trainer.global_step
-        if iteration % self.every_n_iterations == 0 or iteration == trainer.max_steps:
-            self.draw(trainer, pl_module, iteration)
+        if ends_interval(trainer, self.every_n_iterations):
+            self.draw(trainer, pl_module, trainer.global_step)
 
     def draw(self, trainer: L.Trainer, pl_module, iteration: int) -> Path | None:
         if not trainer.is_global_zero:

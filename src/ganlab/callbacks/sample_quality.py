@@ -6,6 +6,7 @@ import time
 import lightning as L
 
 from ganlab.metrics import SampleQuality, load_evaluator
+from ganlab.models.gan import ends_interval
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +56,7 @@ class SampleQualityMetrics(L.Callback):
                  meta["weights_sha256"][:12], meta["test_accuracy"], self.num_samples, self.quality.num_reference)
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module, outputs, batch, batch_idx: int) -> None:
-        iteration = trainer.global_step
-        if iteration % self.every_n_iterations == 0 or iteration == trainer.max_steps:
+        if ends_interval(trainer, self.every_n_iterations):
             self.evaluate(trainer, pl_module)
 
     def evaluate(self, trainer: L.Trainer, pl_module) -> dict[str, float] | None:

@@ -7,6 +7,7 @@ import lightning as L
 
 from ganlab.models.gan import is_log_iteration
 
+
 class TrainingCurves(L.Callback):
     """Keeps the logged D loss, G loss and D accuracy; at the end of training draws them against
     iterations (like the book's figures) into ``path`` and logs their last values as ``final/*``,

@@ -34,11 +34,17 @@ from omegaconf import DictConfig, OmegaConf
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 
-def is_log_iteration(trainer: L.Trainer) -> bool:
-    """Whether the iteration just finished logs its statistics: every ``log_every_n_steps`` and the
-    last one. The module and the callbacks that read what it logged share this one rule."""
-    iteration, every = trainer.global_step, trainer.log_every_n_steps
+def ends_interval(trainer: L.Trainer, every: int) -> bool:
+    """Whether the iteration just finished is one of every ``every``, or the last one: when
+    statistics are logged, grids drawn and samples scored."""
+    iteration = trainer.global_step
     return (every > 0 and iteration % every == 0) or iteration == trainer.max_steps
+
+
+def is_log_iteration(trainer: L.Trainer) -> bool:
+    """Whether the iteration just finished logs its statistics. The module and the callbacks that
+    read what it logged share this one rule."""
+    return ends_interval(trainer, trainer.log_every_n_steps)
 
 
 # What Lightning calls around every backward and optimizer step, on the module and on each callback.

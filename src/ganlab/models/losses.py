@@ -14,11 +14,27 @@ import torch
 import torch.nn.functional as F
 
 
-class NonSaturatingLoss:
-    """The seed's binary cross-entropy: D labels real 1 and fake 0; G wants D to say 1 on fakes
-    (Goodfellow et al. 2014's non-saturating generator loss)."""
+class GANLoss:
+    """What every loss provides. Most need no penalty and allow the seed's separate D updates."""
 
     needs_joint_update = False
+
+    def real(self, logits: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def fake(self, logits: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def generator(self, logits: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def penalty(self, discriminator: Callable, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor | None:
+        return None
+
+
+class NonSaturatingLoss(GANLoss):
+    """The seed's binary cross-entropy: D labels real 1 and fake 0; G wants D to say 1 on fakes
+    (Goodfellow et al. 2014's non-saturating generator loss)."""
 
     def real(self, logits: torch.Tensor) -> torch.Tensor:
         return F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
@@ -29,11 +45,8 @@ class NonSaturatingLoss:
     def generator(self, logits: torch.Tensor) -> torch.Tensor:
         return F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
 
-    def penalty(self, discriminator: Callable, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor | None:
-        return None
 
-
-class HingeLoss(NonSaturatingLoss):
+class HingeLoss(GANLoss):
     """D: max(0, 1 - D(x)) + max(0, 1 + D(G(z))); G: -D(G(z)) (Lim & Ye 2017; SN-GAN, BigGAN)."""
 
     def real(self, logits: torch.Tensor) -> torch.Tensor:
@@ -46,7 +59,7 @@ class HingeLoss(NonSaturatingLoss):
         return -logits.mean()
 
 
-class LeastSquaresLoss(NonSaturatingLoss):
+class LeastSquaresLoss(GANLoss):
     """LSGAN (Mao et al. 2017), targets 1 for real and 0 for fake: D: (D(x) - 1)^2 + D(G(z))^2,
     G: (D(G(z)) - 1)^2, each halved."""
 
@@ -60,7 +73,7 @@ class LeastSquaresLoss(NonSaturatingLoss):
         return 0.5 * (logits - 1).pow(2).mean()
 
 
-class WassersteinGPLoss(NonSaturatingLoss):
+class WassersteinGPLoss(GANLoss):
     """WGAN-GP (Gulrajani et al. 2017): the critic maximises D(x) - D(G(z)), with the penalty
     weight * E[(||grad D(x_hat)||_2 - 1)^2] at random points x_hat between real and fake images.
 
