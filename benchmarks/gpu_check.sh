@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # The GPU measurements in one command, sized for a ten-minute window on one GPU:
-#   bash benchmarks/gpu_check.sh                 # writes report.txt and sample grids to $OUT (./gpu-check)
-#   ITERS=200 ACCEL=cpu bash benchmarks/gpu_check.sh   # a quick dry run of the same steps on a CPU
+#   bash benchmarks/gpu_check.sh                        # writes report.txt to $OUT (./gpu-check)
+#   ITERS=300 ACCEL=cpu bash benchmarks/gpu_check.sh    # a quick dry run of the same steps on a CPU
 #
-# 1. `benchmarks/speed.py` for mlp and dcgan: the plain-loop reference and the framework side by side.
-# 2. Full-length runs (20000 iterations) of experiment=best, dcgan and cgan, each scored afterwards
-#    by src/evaluate.py (10,000 samples against the 10,000 test images).
+# 1. tests/test_gpu.py: the CUDA-graph path trains like the eager one; no waits for the GPU
+#    between log iterations.
+# 2. benchmarks/speed.py for mlp and dcgan (fp32 and bf16-mixed): the plain-loop reference, the
+#    framework eager and with model.cuda_graph=true, side by side.
+# 3. 20000 iterations with the CUDA graph: dcgan through speed.py, and the seed's mlp as a user
+#    runs it (`python src/train.py model.cuda_graph=true`), scored at the end.
 # Needs the project's dependencies (`make install`, then PYTHON=.venv/bin/python), and MNIST and
 # the cached evaluator in data/ (any earlier `make train` leaves both), since GPU machines are
 # often offline. Each step has its own time limit, and steps are skipped once the whole budget is
@@ -14,7 +17,7 @@ set -u
 OUT=${OUT:-gpu-check}
 PYTHON=${PYTHON:-python3}
 ACCEL=${ACCEL:-gpu}
-ITERS=${ITERS:-20000}           # training iterations of the full-length runs
+ITERS=${ITERS:-20000}           # iterations of the full-length runs
 BUDGET=${BUDGET:-540}           # seconds for everything
 RUNS=${RUNS_DIR:-/tmp/gpu-check-runs}
 mkdir -p "$OUT" "$RUNS"
@@ -38,22 +41,34 @@ step() {  # step <seconds> <title> <command...>: runs it if the budget allows, o
     "$PYTHON" -c "import torch, lightning; print('torch', torch.__version__, 'lightning', lightning.__version__, 'cuda', torch.cuda.is_available())"
 } >"$REPORT" 2>&1
 
-bench_iters=$((ITERS < 2000 ? ITERS : 2000))
-step 110 "speed: mlp" "$PYTHON" benchmarks/speed.py --accelerator "$ACCEL" --iterations "$bench_iters" --rounds 2 \
-    --batch-sizes 32,128,512 --table-iterations $((bench_iters / 4))
-step 80 "speed: dcgan" "$PYTHON" benchmarks/speed.py --model dcgan --accelerator "$ACCEL" --iterations "$bench_iters" \
-    --rounds 1 --batch-sizes 128 --table-iterations $((bench_iters / 4))
+short=$((ITERS < 2000 ? ITERS : 2000))
+speed() { step "$1" "$2" "$PYTHON" benchmarks/speed.py --accelerator "$ACCEL" "${@:3}"; }
 
-for exp in best dcgan cgan; do
-    run="$RUNS/$exp"
-    step 110 "train: experiment=$exp, $ITERS iterations" "$PYTHON" src/train.py \
-        experiment="$exp" trainer.max_steps="$ITERS" trainer.accelerator="$ACCEL" eval_interval="$ITERS" \
-        callbacks.progress_bar=null trainer.enable_progress_bar=false hydra.run.dir="$run"
-    if [[ -f "$run/checkpoints/last.ckpt" ]]; then
-        step 40 "evaluate: experiment=$exp" "$PYTHON" src/evaluate.py ckpt_path="$run/checkpoints/last.ckpt" floor=false
-        last_grid=$(ls "$run"/samples/*.png 2>/dev/null | tail -1)
-        [[ -n "$last_grid" ]] && cp "$last_grid" "$OUT/$exp.png"
-    fi
-done
+step 150 "tests: GPU paths" "$PYTHON" -m pytest -q -s -p no:cacheprovider tests/test_gpu.py
+speed 120 "speed: mlp" --iterations "$short" --rounds 2 --batch-sizes 32,128,512 --table-iterations $((short / 4))
+speed 80 "speed: dcgan" --model dcgan --iterations $((short / 2)) --rounds 1 --batch-sizes ""
+speed 50 "speed: dcgan, bf16-mixed" --model dcgan --lines eager,graph --iterations $((short / 2)) --rounds 1 \
+    --batch-sizes "" trainer.precision=bf16-mixed
+speed 100 "speed: dcgan, $ITERS iterations, CUDA graph" --model dcgan --lines graph --iterations "$ITERS" \
+    --rounds 1 --batch-sizes ""
+speed 80 "speed: dcgan, $ITERS iterations, CUDA graph, bf16-mixed" --model dcgan --lines graph \
+    --iterations "$ITERS" --rounds 1 --batch-sizes "" trainer.precision=bf16-mixed
+
+run="$RUNS/seed-graph"
+step 90 "train: python src/train.py model.cuda_graph=true, $ITERS iterations" "$PYTHON" src/train.py \
+    model.cuda_graph=true trainer.max_steps="$ITERS" trainer.accelerator="$ACCEL" callbacks.progress_bar=null \
+    trainer.enable_progress_bar=false hydra.run.dir="$run"
+step 30 "train: what the run logged" "$PYTHON" - "$run" <<'PY'
+import sys
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+acc = EventAccumulator(sys.argv[1], size_guidance={"scalars": 0})
+acc.Reload()
+losses = acc.Scalars("d_loss")
+first, last = losses[0], losses[-1]
+print(f"iterations {first.step}-{last.step} in {last.wall_time - first.wall_time:.1f} s: "
+      f"{(last.step - first.step) / (last.wall_time - first.wall_time):.0f} it/s")
+for tag in sorted(t for t in acc.Tags()["scalars"] if t.startswith("eval/")):
+    print(tag, " ".join(f"{e.step}:{e.value:.3f}" for e in acc.Scalars(tag)))
+PY
 tail -c 20000 "$OUT/stderr.txt" >"$OUT/stderr_tail.txt" 2>/dev/null && rm -f "$OUT/stderr.txt"
 echo "## done in $SECONDS s" >>"$REPORT"

@@ -2,6 +2,7 @@
 
     make bench                      # mlp on this machine's default device
     python benchmarks/speed.py --model dcgan --iterations 500 --accelerator gpu
+    python benchmarks/speed.py --accelerator gpu --lines plain,graph --iterations 20000 --reference-iterations 2000
 
 (a) a hand-written eager loop: the same nets, data in memory, the seed's update order, torch's
     default Adam; (b) `src/train.py`'s trainer exactly as configured by default (logging every
@@ -10,7 +11,8 @@
     timed on its own, as seconds per evaluation, since it is not a per-iteration cost. Prints
     iterations/s of each, the ratio (b)/(a), startup time to the first iteration, peak memory,
     and iterations/s against batch size. Also (a+), the plain loop given the framework's two
-    arithmetic savings, so that (b)/(a+) shows what the framework's machinery itself costs.
+    arithmetic savings, so that (b)/(a+) shows what the framework's machinery itself costs, and
+    on a GPU (c), the framework with ``model.cuda_graph=true`` (the iteration as one CUDA graph).
 """
 
 from __future__ import annotations
@@ -133,7 +135,10 @@ def peak_memory() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="mlp")
-    parser.add_argument("--iterations", type=int, default=2000)
+    parser.add_argument("--iterations", type=int, default=2000, help="per framework measurement")
+    parser.add_argument("--reference-iterations", type=int, help="per plain-loop measurement (default: --iterations)")
+    parser.add_argument("--lines", help="what to measure, from plain,tuned,eager,graph "
+                        "(default: all but graph on a CPU, all on a GPU)")
     parser.add_argument("--rounds", type=int, default=3, help="(a)/(b) pairs, interleaved; medians are shown")
     parser.add_argument("--accelerator", default="cpu")
     parser.add_argument("--batch-sizes", default="32,64,128,256,512")
@@ -149,33 +154,58 @@ def main() -> None:
     if device.type == "cuda":
         print(f"# GPU: {torch.cuda.get_device_name()}")
 
+    lines = (args.lines or ("plain,tuned,eager,graph" if device.type == "cuda" else "plain,tuned,eager")).split(",")
+    unknown = set(lines) - set(LINES)
+    if unknown:
+        parser.error(f"--lines: unknown {sorted(unknown)}; choose from {','.join(LINES)}")
+    reference_iterations = args.reference_iterations or args.iterations
+    graph = [*common, "model.cuda_graph=true"]
+
     with tempfile.TemporaryDirectory() as tmp:
         # Interleaved rounds: this kind of machine's speed drifts by tens of percent over a
         # minute, so (a) and (b) are measured side by side and compared round by round.
-        fw, ref, tuned, startups = [], [], [], []
+        rates: dict[str, list[float]] = {line: [] for line in lines}
+        startups = []
         for r in range(args.rounds):
-            rate, startup = framework(common, args.iterations, Path(tmp) / f"run{r}")
-            fw.append(rate)
-            startups.append(startup)
-            ref.append(plain_loop(common, args.iterations, device))
-            tuned.append(plain_loop(common, args.iterations, device, tuned=True))
+            for line in lines:
+                if line == "plain":
+                    rate = plain_loop(common, reference_iterations, device)
+                elif line == "tuned":
+                    rate = plain_loop(common, reference_iterations, device, tuned=True)
+                else:
+                    rate, startup = framework(graph if line == "graph" else common, args.iterations,
+                                              Path(tmp) / f"{line}{r}")
+                    startups.append(startup)
+                rates[line].append(rate)
         print(f"\nmodel={args.model} batch={compose_cfg(common).data.batch_size} iterations={args.iterations} "
-              f"rounds={args.rounds} (median [min-max])")
-        print(f"  (a) plain PyTorch loop   {_spread(ref)} it/s")
-        print(f"  (b) framework (train.py) {_spread(fw)} it/s")
-        print(f"  ratio (b)/(a)            {_spread([b / a for a, b in zip(ref, fw)], '.2f')}")
-        print(f"  (a+) plain loop with the framework's fused Adam and frozen D: {_spread(tuned)} it/s; "
-              f"(b)/(a+) {_spread([b / a for a, b in zip(tuned, fw)], '.2f')} (what Lightning and the callbacks cost)")
-        print(f"  startup: {IMPORTS:.1f} s of imports, then {startups[0]:.1f} s to the first iteration "
-              f"(build, MNIST into memory, Lightning setup)")
+              f"(plain loop {reference_iterations}) rounds={args.rounds} (median [min-max])")
+        for line in lines:
+            print(f"  {LINES[line]:<40} {_spread(rates[line])} it/s"
+                  + (f" ({args.iterations / statistics.median(rates[line]):.1f} s per {args.iterations})"
+                     if line in ("eager", "graph") else ""))
+        for line, base in (("eager", "plain"), ("graph", "plain"), ("eager", "tuned")):
+            if line in rates and base in rates:
+                ratio = _spread([b / a for a, b in zip(rates[base], rates[line])], ".2f")
+                print(f"  ratio {SHORT[line]}/{SHORT[base]}".ljust(43) + ratio
+                      + ("  (what Lightning and the callbacks cost)" if base == "tuned" else ""))
+        if startups:
+            print(f"  startup: {IMPORTS:.1f} s of imports, then {startups[0]:.1f} s to the first iteration "
+                  f"(build, MNIST into memory, Lightning setup)")
         print(f"  {peak_memory()}")
 
-        print("\nbatch  framework it/s  images/s  plain it/s  ratio")
-        for batch in (int(b) for b in args.batch_sizes.split(",")):
+        batch_sizes = [int(b) for b in args.batch_sizes.split(",") if b]
+        framework_lines = [line for line in ("eager", "graph") if line in lines]
+        if batch_sizes and framework_lines:
+            print("\nbatch  " + "".join(f"{line + ' it/s':>12}  {'images/s':>9}" for line in framework_lines)
+                  + "  plain it/s  " + "  ".join(f"{line}/plain" for line in framework_lines))
+        for batch in batch_sizes if framework_lines else ():
             sized = [*common, f"data.batch_size={batch}"]
-            rate, _ = framework(sized, args.table_iterations, Path(tmp) / f"b{batch}")
+            measured = [framework(sized + (["model.cuda_graph=true"] if line == "graph" else []),
+                                  args.table_iterations, Path(tmp) / f"{line}-b{batch}")[0] for line in framework_lines]
             plain = plain_loop(sized, args.table_iterations, device)
-            print(f"{batch:5d}  {rate:14.1f}  {rate * batch:8.0f}  {plain:10.1f}  {rate / plain:5.2f}")
+            print(f"{batch:5d}  " + "".join(f"{rate:12.1f}  {rate * batch:9.0f}" for rate in measured)
+                  + f"  {plain:10.1f}  " + "  ".join(f"{rate / plain:{len(line) + 6}.2f}"
+                                                      for rate, line in zip(measured, framework_lines)))
 
     print(f"\nsample-quality evaluation (10,000 samples): {evaluation_seconds(common, device)}")
 
@@ -200,6 +230,16 @@ def evaluation_seconds(overrides: list[str], device: torch.device) -> str:
         callback.evaluate(trainer, model)
         times.append(time.perf_counter() - start)
     return f"{min(times):.1f} s each (generation + scoring), after {setup:.1f} s once to load the evaluator and reference"
+
+
+LINES = {
+    "plain": "(a) plain PyTorch loop",
+    "tuned": "(a+) plain loop, fused Adam, frozen D",
+    "eager": "(b) framework (train.py)",
+    "graph": "(c) framework, model.cuda_graph=true",
+}
+
+SHORT = {line: label.split()[0] for line, label in LINES.items()}
 
 
 def _spread(values: list[float], fmt: str = ".1f") -> str:

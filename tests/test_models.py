@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 
+import lightning as L
 import pytest
 import torch
 from hydra.errors import InstantiationException
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from conftest import scalars
 from ganlab.models.losses import HingeLoss, LeastSquaresLoss, NonSaturatingLoss, WassersteinGPLoss
@@ -138,6 +140,26 @@ def test_ema_weights_are_kept_and_are_the_ones_sampled(make_train_cfg):
     torch.testing.assert_close(model.sample(z), from_ema)
     assert not torch.allclose(model.sample(z), from_live)
     assert int(model.generator_ema.n_averaged) == 3
+
+
+class ReferenceAverage(L.Callback):
+    """torch's own AveragedModel, updated from the live G after every iteration."""
+
+    def on_train_start(self, trainer, pl_module):
+        self.ema = AveragedModel(pl_module.generator, multi_avg_fn=get_ema_multi_avg_fn(0.9), use_buffers=True)
+
+    def on_train_batch_end(self, trainer, pl_module, *_):
+        self.ema.update_parameters(pl_module.generator)
+
+
+@pytest.mark.parametrize("model", ["mlp", "dcgan"])  # dcgan: BatchNorm buffers, int64 counters among them
+def test_moving_average_is_torchs(make_train_cfg, model):
+    reference = ReferenceAverage()
+    trained, _ = fit(make_train_cfg(f"model={model}", "model.ema_decay=0.9", "trainer.max_steps=4",
+                     "data.batch_size=8"), reference)
+    ours = trained.generator_ema.state_dict()
+    for name, value in reference.ema.state_dict().items():
+        assert torch.equal(ours[name], value), name
 
 
 @pytest.mark.parametrize("experiment", ["seed", "dcgan", "cgan", "best"])

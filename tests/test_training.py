@@ -257,19 +257,22 @@ class DeviceReadCounter(L.Callback):
 
         def read(tensor, *args, **kwargs):
             stack = traceback.extract_stack(limit=12)
-            # torch's optimizers read their CPU step counters: not a device read
-            if not tensor.is_cpu or not any("torch/optim" in f.filename for f in stack):
+            # torch's optimizers read their CPU step counters: not a device read (on a GPU they
+            # stay on the CPU); torch's moving average reads its counter where the model is
+            optimizer = any("torch/optim" in f.filename and "swa_utils" not in f.filename for f in stack)
+            if not tensor.is_cpu or not optimizer:
                 self.reads.append(" < ".join(f"{f.filename.split('/')[-1]}:{f.lineno}" for f in stack[-2:-9:-1]))
             return original(tensor, *args, **kwargs)
 
         return read
 
 
-def test_no_values_are_read_back_between_log_iterations(make_train_cfg):
+@pytest.mark.parametrize("extra", [[], ["model.ema_decay=0.999"]], ids=["plain", "ema"])
+def test_no_values_are_read_back_between_log_iterations(make_train_cfg, extra):
     counter = DeviceReadCounter(start=1, stop=49)
     try:
         fit(make_train_cfg("trainer.max_steps=50", "trainer.log_every_n_steps=50", "sample_interval=1000",
-                "checkpoint_interval=1000"), counter)
+                "checkpoint_interval=1000", *extra), counter)
     finally:
         counter.restore()
     assert counter.reads == []
@@ -282,9 +285,52 @@ def test_bf16_mixed_precision_trains(make_train_cfg, tmp_path):
     assert len(losses) == 3 and all(math.isfinite(v) for v in losses)
 
 
+class ForwardRecorder(L.Callback):
+    """Records every forward pass of D: its weights at that moment, its input and its output."""
+
+    def on_train_start(self, trainer, pl_module):
+        self.calls = []
+
+        def record(module, inputs, output):
+            weights = {k: v.detach().clone() for k, v in module.state_dict().items()}
+            self.calls.append((weights, inputs[0].detach().clone(), output.detach().clone()))
+
+        self.handle = pl_module.discriminator.register_forward_hook(record)
+
+    def on_train_end(self, trainer, pl_module):
+        self.handle.remove()
+
+
+@pytest.mark.parametrize("d_update", ["separate", "joint"])
+def test_mixed_precision_forwards_use_the_current_weights(make_train_cfg, d_update):
+    """Under bf16 autocast each of D's forward passes must see D's weights as they are then, not
+    a low-precision copy cached before an earlier update of the same iteration. Autocast's cache
+    would do that, since the whole training_step runs in one autocast context; Lightning's
+    precision plugin turns the cache off, and this pins it."""
+    recorder = ForwardRecorder()
+    model, _ = fit(make_train_cfg("trainer.max_steps=2", "trainer.precision=bf16-mixed", f"model.d_update={d_update}",
+                   "model.d_steps_per_iteration=2"), recorder)
+    assert len(recorder.calls) == 2 * 5  # per iteration: 2 critic steps of 2 forwards each, then G's
+    D = model.discriminator
+    for i, (weights, x, output) in enumerate(recorder.calls):
+        D.load_state_dict(weights)
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, cache_enabled=False):
+            assert torch.equal(D(x), output), f"forward {i} ran on other weights than D had"
+
+
 @pytest.mark.slow
 def test_compiled_nets_train_and_checkpoint_like_eager_ones(make_train_cfg, tmp_path):
     model, trainer = fit(make_train_cfg("trainer.max_steps=3", "model.compile=true"))
     assert trainer.global_step == 3
     state = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     assert "generator.net.0.weight" in state, "compiling must not rename the checkpoint's keys"
+
+
+def test_cuda_graph_off_the_gpu_warns_and_trains_eagerly(make_train_cfg, tmp_path):
+    eager, _ = fit(make_train_cfg("trainer.max_steps=4", output_dir=tmp_path / "eager"))
+    with pytest.warns(UserWarning, match="cuda_graph=true is ignored: training runs on cpu"):
+        asked, trainer = fit(make_train_cfg("trainer.max_steps=4", "model.cuda_graph=true",
+                                            output_dir=tmp_path / "asked"))
+    assert asked._graph is None and trainer.global_step == 4
+    for (name, p), q in zip(eager.state_dict().items(), asked.state_dict().values()):
+        assert torch.equal(p, q), name

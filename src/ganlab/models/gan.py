@@ -11,17 +11,21 @@ weights is kept and is what ``sample`` (grids, evaluation, generate.py) draws fr
 
 Counting iterations: under manual optimization Lightning counts every ``optimizer.step()`` in
 ``trainer.global_step`` (Lightning issue 17958), so two D steps and one G step would advance it by
-three. Only G's step goes through ``LightningOptimizer.step``; D's steps go straight to
-``Strategy.optimizer_step`` (the same precision and strategy handling, without the counter), or to
-the optimizer itself when Lightning's path would only dispatch hooks nobody listens to
-(``needs_lightning_step_path``). So ``trainer.global_step`` is the iteration number, and
+three. Only G's step is counted: through ``LightningOptimizer.step``, or, when Lightning's path
+would only dispatch hooks nobody listens to (``needs_lightning_step_path``), by calling the
+optimizer itself and then the counter Lightning would have called (``_count_iteration``). D's
+steps go straight to ``Strategy.optimizer_step`` (the same precision and strategy handling,
+without the counter) or to the optimizer. So ``trainer.global_step`` is the iteration number, and
 ``trainer.max_steps``, checkpoint intervals and the logged step axis all count iterations.
 tests/test_training.py pins this.
+
+On a GPU, ``cuda_graph=True`` records the whole iteration as one CUDA graph (models/cuda_graph.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from itertools import chain
 from typing import Any
 
 import lightning as L
@@ -30,8 +34,11 @@ from hydra.utils import instantiate
 from lightning.pytorch.plugins.precision import MixedPrecision, Precision
 from lightning.pytorch.strategies import SingleDeviceStrategy
 from lightning.pytorch.utilities.model_helpers import is_overridden
+from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 from omegaconf import DictConfig, OmegaConf
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from ganlab.models.cuda_graph import CapturedIteration
 
 
 def ends_interval(trainer: L.Trainer, every: int) -> bool:
@@ -96,6 +103,7 @@ class GAN(L.LightningModule):
         sample_seed: int = 0,
         compile: bool = False,
         compile_mode: str | None = None,
+        cuda_graph: bool = False,
     ):
         super().__init__()
         if d_update not in ("separate", "joint"):
@@ -118,6 +126,7 @@ class GAN(L.LightningModule):
                 "sample_seed": sample_seed,
                 "compile": compile,
                 "compile_mode": compile_mode,
+                "cuda_graph": cuda_graph,
             },
             logger=False,  # the run's whole config goes to the logger instead (training.py)
         )
@@ -153,9 +162,15 @@ class GAN(L.LightningModule):
             self._compiled = True
 
     def configure_optimizers(self):
-        opt_g = instantiate(self.hparams.optimizer_g)(params=self.generator.parameters())
-        opt_d = instantiate(self.hparams.optimizer_d)(params=self.discriminator.parameters())
+        # A captured iteration needs optimizers that keep their step counters on the GPU.
+        extra = {"capturable": True} if self._wants_cuda_graph else {}
+        opt_g = instantiate(self.hparams.optimizer_g)(params=self.generator.parameters(), **extra)
+        opt_d = instantiate(self.hparams.optimizer_d)(params=self.discriminator.parameters(), **extra)
         return opt_g, opt_d
+
+    @property
+    def _wants_cuda_graph(self) -> bool:
+        return bool(self.hparams.get("cuda_graph")) and self.device.type == "cuda"
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.generate(z, labels)
@@ -180,6 +195,25 @@ class GAN(L.LightningModule):
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         images, labels = batch
+        graph = getattr(self, "_graph", None)
+        if graph is not None:
+            d_loss, g_loss, real_logits, fake_logits = graph(images, labels)
+            self._count_iteration()
+        else:
+            d_loss, g_loss, real_logits, fake_logits = self._iteration(images, labels, count=True)
+        if self.generator_ema is not None:
+            self._update_ema()
+
+        # Statistics are computed and logged only on log iterations: reading a value back from
+        # the GPU waits for it, so a per-step read would stall the GPU every step.
+        if is_log_iteration(self.trainer):
+            self._log_stats(d_loss, g_loss, real_logits, fake_logits)
+
+    def _iteration(
+        self, images: torch.Tensor, labels: torch.Tensor, count: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The iteration's updates: returns D's and G's losses and D's logits on real and fake
+        images. With ``count``, G's step also counts the iteration (a CUDA graph counts outside)."""
         opt_g, opt_d = self.optimizers()
         k = self.hparams.d_steps_per_iteration  # the datamodule serves k real batches per iteration
         n = images.shape[0] // k
@@ -201,14 +235,8 @@ class GAN(L.LightningModule):
         with self.toggled_optimizer(opt_g):
             fake_labels = self.random_labels(n)
             g_loss = self.loss.generator(self.judge(self.generate(self.noise(n), fake_labels), fake_labels))
-            self._update(opt_g, g_loss, counted=True)  # the one step per iteration Lightning counts
-        if self.generator_ema is not None:
-            self.generator_ema.update_parameters(self.generator)
-
-        # Statistics are computed and logged only on log iterations: reading a value back from
-        # the GPU waits for it, so a per-step read would stall the GPU every step.
-        if is_log_iteration(self.trainer):
-            self._log_stats(d_loss, g_loss, real_logits, fake_logits)
+            self._update(opt_g, g_loss, counted=count)  # the one step per iteration Lightning counts
+        return d_loss, g_loss.detach(), real_logits, fake_logits
 
     def _discriminator_step(self, opt_d, real, fake, labels) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One or two D updates (``d_update``); returns D's loss and its logits on the real and
@@ -236,17 +264,51 @@ class GAN(L.LightningModule):
 
     def _update(self, optimizer, loss: torch.Tensor, counted: bool) -> None:
         optimizer.zero_grad(set_to_none=True)
-        lightning_path = self._lightning_step_path
-        if lightning_path:
+        if self._lightning_step_path:
             self.manual_backward(loss)
-        else:
-            loss.backward()
+            if counted:
+                optimizer.step()  # LightningOptimizer: runs the step and counts the iteration
+            else:
+                self.trainer.strategy.optimizer_step(optimizer.optimizer, closure=lambda: None)
+            return
+        loss.backward()
+        optimizer.optimizer.step()
         if counted:
-            optimizer.step()  # LightningOptimizer: runs the step and counts the iteration
-        elif lightning_path:
-            self.trainer.strategy.optimizer_step(optimizer.optimizer, closure=lambda: None)
-        else:
-            optimizer.optimizer.step()
+            self._count_iteration()
+
+    def _count_iteration(self) -> None:
+        """Advances ``trainer.global_step`` by one, as a step through ``LightningOptimizer`` would.
+
+        These are the two callables Lightning's manual-optimization loop installs around every
+        ``LightningOptimizer.step`` (they count the step and time it for the profiler); on the
+        plain path the step itself has already run, or was replayed by the CUDA graph.
+        """
+        opt_g = self.optimizers()[0]
+        opt_g._on_before_step()
+        opt_g._on_after_step()
+
+    def _update_ema(self) -> None:
+        """``generator_ema.update_parameters(generator)``, without its per-step host reads.
+
+        torch's ``AveragedModel.update_parameters`` asks ``n_averaged == 0`` and ``> 0`` on every
+        call, each a wait for the GPU. Once the average has started, this applies the same
+        update (its own ``multi_avg_fn``, per dtype as torch groups it) with no read.
+        """
+        ema = self.generator_ema
+        if not getattr(self, "_ema_started", False):
+            ema.update_parameters(self.generator)  # the first one copies G
+            self._ema_started = True
+            return
+        groups: dict[torch.dtype, tuple[list, list]] = {}
+        averaged = chain(ema.module.parameters(), ema.module.buffers())
+        current = chain(self.generator.parameters(), self.generator.buffers())
+        for a, c in zip(averaged, current, strict=True):
+            group = groups.setdefault(a.dtype, ([], []))
+            group[0].append(a.detach())
+            group[1].append(c.detach())
+        for averaged_group, current_group in groups.values():
+            ema.multi_avg_fn(averaged_group, current_group, ema.n_averaged)
+        ema.n_averaged += 1
 
     def _log_stats(self, d_loss, g_loss, real_logits, fake_logits) -> None:
         # Chapter 3.2.2's confusion matrix at threshold 0.5 (logit 0): real is the positive class.
@@ -290,6 +352,9 @@ class GAN(L.LightningModule):
 
     def on_train_start(self) -> None:
         self._step_path = needs_lightning_step_path(self.trainer, self)
+        self._graph = self._make_graph()
+        if self.generator_ema is not None:
+            self._ema_started = bool(self.generator_ema.n_averaged > 0)  # > 0 when resumed
         state, self._rng_state_to_restore = getattr(self, "_rng_state_to_restore", None), None
         if state is None:
             return
@@ -299,6 +364,23 @@ class GAN(L.LightningModule):
         if self.trainer.world_size > 1:
             # rank 0 saved its state; every rank draws its own noise from here on
             torch.manual_seed(int(torch.randint(2**62, (1,))) + self.trainer.global_rank)
+
+    def _make_graph(self) -> CapturedIteration | None:
+        """The CUDA-graph iteration when ``cuda_graph`` is asked for and can be used, else None."""
+        if not self.hparams.get("cuda_graph"):
+            return None
+        why_not = None
+        if self.device.type != "cuda":
+            why_not = f"training runs on {self.device.type}, and CUDA graphs exist on CUDA GPUs only"
+        elif self._lightning_step_path:
+            why_not = (
+                "it needs one device, 32-true or bf16-mixed precision, and no callback or module hook "
+                "that watches backward passes or optimizer steps (the graph replays those without hooks)"
+            )
+        if why_not:
+            rank_zero_warn(f"model.cuda_graph=true is ignored: {why_not}. Training runs eagerly.")
+            return None
+        return CapturedIteration(self._iteration)
 
     @torch.no_grad()
     def sample(

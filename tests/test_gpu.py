@@ -1,0 +1,73 @@
+"""The GPU paths: the whole iteration as a CUDA graph, and no waits for the GPU between log
+iterations. Skipped without a CUDA GPU (benchmarks/gpu_check.sh runs them on one)."""
+
+from __future__ import annotations
+
+import lightning as L
+import pytest
+import torch
+
+from conftest import scalars
+from test_training import fit
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["model=mlp"],
+        ["model=dcgan", "trainer.precision=bf16-mixed"],
+        ["experiment=best"],  # cGAN, EMA
+        ["model=dcgan", "loss=wgan_gp"],  # critic steps, double backward
+    ],
+    ids=["mlp", "dcgan-bf16", "best", "wgan_gp"],
+)
+def test_cuda_graph_trains_like_eager(make_train_cfg, tmp_path, overrides):
+    """Warm-up, capture and replays give the eager run's weights exactly, count every iteration
+    and log. Deterministic algorithms, since cuDNN's autotuner may pick other kernels (with other
+    rounding) in each of the two runs."""
+    common = [*overrides, "trainer.accelerator=gpu", "trainer.max_steps=12", "trainer.log_every_n_steps=4",
+              "data.batch_size=32", "trainer.deterministic=true", "trainer.benchmark=false"]
+    eager, _ = fit(make_train_cfg(*common, output_dir=tmp_path / "eager"))
+    graphed, trainer = fit(make_train_cfg(*common, "model.cuda_graph=true", output_dir=tmp_path / "graph"))
+    assert graphed._graph is not None and graphed._graph.captured
+    assert trainer.global_step == 12
+    (eager_steps, eager_losses), (graph_steps, graph_losses) = (
+        zip(*scalars(tmp_path / run, "d_loss")) for run in ("eager", "graph")
+    )
+    assert graph_steps == eager_steps == (4, 8, 12)
+    diffs = {
+        name: (p.float() - q.float()).abs().max().item()
+        for (name, p), q in zip(eager.state_dict().items(), graphed.state_dict().values())
+    }
+    print(f"cuda graph vs eager, {'/'.join(overrides)}: largest weight difference {max(diffs.values()):.2e}")
+    assert graph_losses == eager_losses
+    assert all(d == 0 for d in diffs.values()), {name: d for name, d in diffs.items() if d}
+
+
+class NoSyncWindow(L.Callback):
+    """Makes any wait for the GPU an error between two iterations (torch's sync debug mode)."""
+
+    def __init__(self, start: int, stop: int):
+        self.start, self.stop = start, stop
+
+    def on_train_batch_start(self, trainer, *_):
+        if trainer.global_step == self.start:
+            torch.cuda.set_sync_debug_mode("error")
+
+    def on_train_batch_end(self, trainer, *_):
+        if trainer.global_step == self.stop:
+            torch.cuda.set_sync_debug_mode("default")
+
+
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
+def test_no_waits_for_the_gpu_between_log_iterations(make_train_cfg, graph):
+    cfg = make_train_cfg("experiment=best", "trainer.accelerator=gpu", "trainer.max_steps=40",
+                         "trainer.log_every_n_steps=40", "sample_interval=1000", "checkpoint_interval=1000",
+                         f"model.cuda_graph={graph}")
+    try:
+        _, trainer = fit(cfg, NoSyncWindow(start=6, stop=38))
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert trainer.global_step == 40
