@@ -334,3 +334,17 @@ def test_cuda_graph_off_the_gpu_warns_and_trains_eagerly(make_train_cfg, tmp_pat
     assert asked._graph is None and trainer.global_step == 4
     for (name, p), q in zip(eager.state_dict().items(), asked.state_dict().values()):
         assert torch.equal(p, q), name
+
+
+@pytest.mark.parametrize(
+    "overrides, match",
+    [
+        (["model.compile_mode=reduce-overhead"], "set model.cuda_graph=true instead"),
+        (["model.compile_mode=max-autotune"], "set model.cuda_graph=true instead"),
+        (["model.cuda_graph=true"], "Use one of the two"),
+    ],
+)
+def test_compiling_with_cuda_graphs_is_refused(make_train_cfg, overrides, match):
+    """Combinations that stopped with errors on an H100 are refused before training starts."""
+    with pytest.raises((ValueError, InstantiationException), match=match):
+        build(make_train_cfg("model.compile=true", *overrides))

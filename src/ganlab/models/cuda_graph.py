@@ -3,9 +3,10 @@
 An MLP GAN iteration is a few hundred small kernels (three forward/backward passes and three Adam
 steps). Eager PyTorch launches each from Python, and on a GPU that host work, not the arithmetic,
 sets the pace (benchmarks/speed.py: ~270 it/s eager on an H200 whatever the batch size). A CUDA
-graph replays all of them with one call. ``torch.compile(mode="reduce-overhead")`` graphs the nets'
-forward and backward only, leaving the optimizer steps and the glue between them eager, so the
-iteration is captured here by hand, as PyTorch's "whole network capture" recipe describes
+graph replays all of them with one call. ``torch.compile(mode="reduce-overhead")`` would graph each
+net's passes only, leaving the optimizer steps eager, and it cannot serve a GAN iteration at all (a
+net's graph output is overwritten by its next call; see ``GAN.__init__``). So the iteration is
+captured here by hand, as PyTorch's "whole network capture" recipe describes
 (https://pytorch.org/docs/stable/notes/cuda.html#whole-network-capture).
 
 What capture asks of the iteration, and how this project meets it:

@@ -77,6 +77,10 @@ def needs_lightning_step_path(trainer: L.Trainer, module: L.LightningModule) -> 
     return listened or not plain_precision or type(trainer.strategy) is not SingleDeviceStrategy
 
 
+# torch.compile modes that add CUDA graphs ("max-autotune-no-cudagraphs" does not)
+CUDA_GRAPH_COMPILE_MODES = ("reduce-overhead", "max-autotune")
+
+
 def _plain(cfg: Any) -> Any:
     """Config nodes as plain containers, so checkpoints load with ``torch.load(weights_only=True)``."""
     return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
@@ -110,6 +114,23 @@ class GAN(L.LightningModule):
             raise ValueError(f"model.d_update={d_update!r}: use 'separate' (the seed's) or 'joint'")
         if d_steps_per_iteration < 1:
             raise ValueError(f"model.d_steps_per_iteration={d_steps_per_iteration}: it must be at least 1")
+        # Both refusals below come from runs on an H100 (torch 2.11), which stopped with the errors quoted.
+        if compile and compile_mode in CUDA_GRAPH_COMPILE_MODES:
+            # The nets' graphs hand back tensors that the next call of the same net overwrites, and
+            # an iteration calls G twice and D three times: "accessing tensor output of CUDAGraphs
+            # that has been overwritten by a subsequent run".
+            raise ValueError(
+                f"model.compile_mode={compile_mode} records each net as CUDA graphs, which a GAN iteration "
+                "cannot use (it calls each net several times). For CUDA graphs set model.cuda_graph=true "
+                "instead: it records the whole iteration, updates included"
+            )
+        if compile and cuda_graph:
+            # The compiled nets' backward inside the captured iteration: "element 0 of tensors does
+            # not require grad and does not have a grad_fn".
+            raise ValueError(
+                "model.cuda_graph=true does not work with model.compile=true: the compiled nets lose their "
+                "gradients inside the recorded iteration. Use one of the two"
+            )
         if ema_decay is not None and not 0 < ema_decay < 1:
             raise ValueError(f"model.ema_decay={ema_decay}: use a decay between 0 and 1 (e.g. 0.999), or null")
         self.save_hyperparameters(
@@ -154,7 +175,7 @@ class GAN(L.LightningModule):
 
     def configure_model(self) -> None:
         # Opt-in torch.compile of both nets (in place, so state_dict keys and checkpoints stay
-        # the same). Worth it on a GPU; compile_mode="reduce-overhead" adds CUDA graphs. On this
+        # the same). Meant for GPUs, and not together with cuda_graph (see __init__). On this
         # project's 2-core CPU the MLP compiled for 30 s and then ran slower, so it is off by default.
         if self.hparams.compile and not getattr(self, "_compiled", False):
             for net in (self.generator, self.discriminator):
