@@ -159,7 +159,6 @@ def main() -> None:
     if unknown:
         parser.error(f"--lines: unknown {sorted(unknown)}; choose from {','.join(LINES)}")
     reference_iterations = args.reference_iterations or args.iterations
-    graph = [*common, "model.cuda_graph=true"]
 
     with tempfile.TemporaryDirectory() as tmp:
         # Interleaved rounds: this kind of machine's speed drifts by tens of percent over a
@@ -173,8 +172,7 @@ def main() -> None:
                 elif line == "tuned":
                     rate = plain_loop(common, reference_iterations, device, tuned=True)
                 else:
-                    rate, startup = framework(graph if line == "graph" else common, args.iterations,
-                                              Path(tmp) / f"{line}{r}")
+                    rate, startup = framework(_with_line(common, line), args.iterations, Path(tmp) / f"{line}{r}")
                     startups.append(startup)
                 rates[line].append(rate)
         print(f"\nmodel={args.model} batch={compose_cfg(common).data.batch_size} iterations={args.iterations} "
@@ -200,8 +198,8 @@ def main() -> None:
                   + "  plain it/s  " + "  ".join(f"{line}/plain" for line in framework_lines))
         for batch in batch_sizes if framework_lines else ():
             sized = [*common, f"data.batch_size={batch}"]
-            measured = [framework(sized + (["model.cuda_graph=true"] if line == "graph" else []),
-                                  args.table_iterations, Path(tmp) / f"{line}-b{batch}")[0] for line in framework_lines]
+            measured = [framework(_with_line(sized, line), args.table_iterations, Path(tmp) / f"{line}-b{batch}")[0]
+                        for line in framework_lines]
             plain = plain_loop(sized, args.table_iterations, device)
             print(f"{batch:5d}  " + "".join(f"{rate:12.1f}  {rate * batch:9.0f}" for rate in measured)
                   + f"  {plain:10.1f}  " + "  ".join(f"{rate / plain:{len(line) + 6}.2f}"
@@ -240,6 +238,11 @@ LINES = {
 }
 
 SHORT = {line: label.split()[0] for line, label in LINES.items()}
+
+
+def _with_line(overrides: list[str], line: str) -> list[str]:
+    """The framework's overrides for one of its lines: (c) is (b) with the CUDA graph."""
+    return [*overrides, "model.cuda_graph=true"] if line == "graph" else overrides
 
 
 def _spread(values: list[float], fmt: str = ".1f") -> str:

@@ -15,15 +15,12 @@ class IterationCheckpoint(ModelCheckpoint):
     checkpoints every 5000 would end with none; this one always leaves ``last.ckpt``.
     """
 
-    def on_train_batch_end(self, trainer: L.Trainer, *args, **kwargs) -> None:
-        every = self._every_n_train_steps
-        if every < 1 or trainer.global_step % every:
-            return  # no save due: what Lightning would do too, without the warning filter's cost
+    def on_train_batch_end(self, *args, **kwargs) -> None:
         with warnings.catch_warnings():
             # Lightning 2.6 warns that a manual-optimization checkpoint holds the state after the
             # optimizer steps. After a whole iteration, that is exactly the state to keep.
             warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
-            super().on_train_batch_end(trainer, *args, **kwargs)
+            super().on_train_batch_end(*args, **kwargs)
 
     def on_train_end(self, trainer: L.Trainer, pl_module) -> None:
         super().on_train_end(trainer, pl_module)

@@ -24,6 +24,7 @@ On a GPU, ``cuda_graph=True`` records the whole iteration as one CUDA graph (mod
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from itertools import chain
 from typing import Any
@@ -320,16 +321,22 @@ class GAN(L.LightningModule):
             ema.update_parameters(self.generator)  # the first one copies G
             self._ema_started = True
             return
+        for averaged, current in self._ema_groups:
+            ema.multi_avg_fn(averaged, current, ema.n_averaged)
+        ema.n_averaged += 1
+
+    @functools.cached_property
+    def _ema_groups(self) -> list[tuple[list[torch.Tensor], list[torch.Tensor]]]:
+        """(averaged, live) tensors of G by dtype, gathered once per fit: the same tensors every step,
+        updated in place (detached views, so a move to another device makes them stale)."""
         groups: dict[torch.dtype, tuple[list, list]] = {}
-        averaged = chain(ema.module.parameters(), ema.module.buffers())
+        averaged = chain(self.generator_ema.module.parameters(), self.generator_ema.module.buffers())
         current = chain(self.generator.parameters(), self.generator.buffers())
         for a, c in zip(averaged, current, strict=True):
             group = groups.setdefault(a.dtype, ([], []))
             group[0].append(a.detach())
             group[1].append(c.detach())
-        for averaged_group, current_group in groups.values():
-            ema.multi_avg_fn(averaged_group, current_group, ema.n_averaged)
-        ema.n_averaged += 1
+        return list(groups.values())
 
     def _log_stats(self, d_loss, g_loss, real_logits, fake_logits) -> None:
         # Chapter 3.2.2's confusion matrix at threshold 0.5 (logit 0): real is the positive class.
@@ -376,6 +383,7 @@ class GAN(L.LightningModule):
         self._graph = self._make_graph()
         if self.generator_ema is not None:
             self._ema_started = bool(self.generator_ema.n_averaged > 0)  # > 0 when resumed
+            self.__dict__.pop("_ema_groups", None)  # built again for the tensors this fit trains
         state, self._rng_state_to_restore = getattr(self, "_rng_state_to_restore", None), None
         if state is None:
             return
