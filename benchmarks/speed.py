@@ -30,6 +30,7 @@ import statistics  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
+from unittest import mock  # noqa: E402
 
 import lightning as L  # noqa: E402
 import torch  # noqa: E402
@@ -109,14 +110,18 @@ def plain_loop(cfg_overrides: list[str], iterations: int, device: torch.device, 
         D.requires_grad_(True)
         opt_g.step()
 
-    for _ in range(min(50, iterations)):
-        iteration()
-    _sync(device)
-    start = time.perf_counter()
-    for _ in range(iterations):
-        iteration()
-    _sync(device)
-    return iterations / (time.perf_counter() - start)
+    # Importing Lightning sets PYTORCH_NVML_BASED_CUDA_CHECK=1, which makes each torch optimizer
+    # step reload NVML (see training._skip_per_step_cuda_probe). A hand-written loop does not
+    # import Lightning, so it is timed without that setting.
+    with mock.patch.dict(os.environ, PYTORCH_NVML_BASED_CUDA_CHECK="0"):
+        for _ in range(min(50, iterations)):
+            iteration()
+        _sync(device)
+        start = time.perf_counter()
+        for _ in range(iterations):
+            iteration()
+        _sync(device)
+        return iterations / (time.perf_counter() - start)
 
 
 def _sync(device: torch.device) -> None:

@@ -77,6 +77,19 @@ def test_plain_step_path_trains_exactly_like_lightnings(make_train_cfg, tmp_path
         assert torch.equal(p, q), name
 
 
+def test_default_optimizer_trains_exactly_like_torch_adam(make_train_cfg, tmp_path):
+    """The configs' LeanAdam is a cheaper step, not other arithmetic: same weights as torch's."""
+    lean, _ = fit(make_train_cfg("trainer.max_steps=6", output_dir=tmp_path / "lean"))
+    reference, _ = fit(make_train_cfg(
+        "trainer.max_steps=6", "model.optimizer_g._target_=torch.optim.Adam",
+        "model.optimizer_d._target_=torch.optim.Adam", output_dir=tmp_path / "torch",
+    ))
+    assert [type(opt.optimizer).__name__ for opt in lean.optimizers()] == ["LeanAdam", "LeanAdam"]
+    assert [type(opt.optimizer) for opt in reference.optimizers()] == [torch.optim.Adam, torch.optim.Adam]
+    for (name, p), q in zip(lean.state_dict().items(), reference.state_dict().values()):
+        assert torch.equal(p, q), name
+
+
 def test_lightning_step_path_is_kept_where_it_does_more_than_dispatch(make_train_cfg):
     from ganlab.models.gan import needs_lightning_step_path
 
@@ -165,7 +178,7 @@ def test_run_leaves_checkpoints_samples_curves_and_hparams(make_train_cfg, tmp_p
     hparams = yaml.safe_load((tmp_path / "hparams.yaml").read_text())
     assert hparams["data"]["batch_size"] == 128 and hparams["trainer"]["max_steps"] == 7
     assert hparams["model"]["optimizer_g"] == {
-        "_target_": "torch.optim.Adam", "lr": 0.001, "betas": [0.9, 0.999], "eps": 1e-07, "fused": True
+        "_target_": "ganlab.models.lean_adam.LeanAdam", "lr": 0.001, "betas": [0.9, 0.999], "eps": 1e-07, "fused": True
     }
     assert "callbacks" not in hparams and "paths" not in hparams
 

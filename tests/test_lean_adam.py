@@ -1,0 +1,116 @@
+"""LeanAdam must be torch's fused Adam, bit for bit, only cheaper per step."""
+
+import pytest
+import torch
+
+from ganlab.models import lean_adam
+from ganlab.models.lean_adam import LeanAdam
+
+
+def make_params(seed=0):
+    torch.manual_seed(seed)
+    return [torch.nn.Parameter(torch.randn(shape)) for shape in ((64, 32), (32,), (8, 4), (1,))]
+
+
+def grads_for(params, step):
+    generator = torch.Generator().manual_seed(1000 + step)
+    return [torch.randn(p.shape, generator=generator) for p in params]
+
+
+def run(optimizer_class, steps, groups=None, closure=False, **settings):
+    params = make_params()
+    groups = groups or [{"params": params}]
+    if groups[0]["params"] is None:
+        groups = [{**groups[0], "params": params[:2]}, {**groups[1], "params": params[2:]}]
+    optimizer = optimizer_class(groups, **settings)
+    schedule = torch.optim.lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.5)
+    for step in range(steps):
+        for p, g in zip(params, grads_for(params, step)):
+            p.grad = None if (step == 3 and p.dim() == 1) else g  # some steps skip a parameter
+        if closure:
+            optimizer.step(lambda: torch.tensor(float(step)))
+        else:
+            optimizer.step()
+        schedule.step()
+    return params, optimizer
+
+
+SETTINGS = {
+    "seed's Adam": {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-7},
+    "weight decay, maximize": {"lr": 1e-2, "betas": (0.5, 0.9), "weight_decay": 0.1, "maximize": True},
+}
+
+
+@pytest.mark.parametrize("settings", SETTINGS.values(), ids=SETTINGS.keys())
+def test_steps_are_bit_identical_to_torch_fused_adam(settings):
+    groups = [{"params": None}, {"params": None, "lr": 5e-3}]
+    ours, lean = run(LeanAdam, 6, groups, fused=True, **settings)
+    theirs, torch_adam = run(torch.optim.Adam, 6, groups, fused=True, **settings)
+    for a, b in zip(ours, theirs):
+        assert torch.equal(a, b)
+    for state, reference in zip(lean.state.values(), torch_adam.state.values()):
+        assert state.keys() == reference.keys()
+        assert all(torch.equal(state[key], reference[key]) for key in state)
+
+
+def test_after_the_first_step_torch_step_is_not_called(monkeypatch):
+    calls = []
+    original = lean_adam._torch_step
+    monkeypatch.setattr(lean_adam, "_torch_step", lambda optimizer: calls.append(1) or original(optimizer))
+    run(LeanAdam, 5, fused=True)
+    assert calls == [1]  # the first step creates the state; the other four are the lean path
+
+
+@pytest.mark.parametrize(
+    "settings", [{"fused": False}, {"fused": True, "amsgrad": True}], ids=["not fused", "amsgrad"]
+)
+def test_what_it_does_not_cover_is_torch_step(settings, monkeypatch):
+    calls = []
+    original = lean_adam._torch_step
+    monkeypatch.setattr(lean_adam, "_torch_step", lambda optimizer: calls.append(1) or original(optimizer))
+    ours, _ = run(LeanAdam, 4, **settings)
+    theirs, _ = run(torch.optim.Adam, 4, **settings)
+    assert len(calls) == 4
+    assert all(torch.equal(a, b) for a, b in zip(ours, theirs))
+
+
+def test_a_closure_is_evaluated_once_and_its_loss_returned():
+    ours, _ = run(LeanAdam, 4, closure=True, fused=True)
+    theirs, _ = run(torch.optim.Adam, 4, fused=True)
+    assert all(torch.equal(a, b) for a, b in zip(ours, theirs))
+    params = make_params()
+    optimizer = LeanAdam(params, fused=True)
+    evaluations = []
+    for step in range(3):
+        for p, g in zip(params, grads_for(params, step)):
+            p.grad = g
+        assert optimizer.step(lambda: evaluations.append(step) or torch.tensor(2.0 * step)) == 2.0 * step
+    assert evaluations == [0, 1, 2]
+
+
+def test_step_hooks_run_once_per_step_on_both_paths():
+    torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])  # torch wraps Adam.step for its hooks
+    params = make_params()
+    optimizer = LeanAdam(params, fused=True)
+    calls = []
+    optimizer.register_step_pre_hook(lambda *_: calls.append("pre"))
+    optimizer.register_step_post_hook(lambda *_: calls.append("post"))
+    for step in range(3):
+        for p, g in zip(params, grads_for(params, step)):
+            p.grad = g
+        optimizer.step()
+    assert calls == ["pre", "post"] * 3
+
+
+def test_checkpoints_move_between_lean_and_torch_adam():
+    """Three steps in one class, the fourth in the other after a state_dict round trip."""
+    uninterrupted, _ = run(torch.optim.Adam, 4, fused=True)
+    for source_class, target_class in ((LeanAdam, torch.optim.Adam), (torch.optim.Adam, LeanAdam)):
+        params, source = run(source_class, 3, fused=True)
+        params = [p.detach().clone().requires_grad_() for p in params]
+        resumed = target_class(params, fused=True)
+        resumed.load_state_dict(source.state_dict())
+        for p, g in zip(params, grads_for(params, 3)):
+            p.grad = None if p.dim() == 1 else g  # as run() does at step 3
+        resumed.step()
+        assert all(torch.equal(a, b) for a, b in zip(params, uninterrupted))
