@@ -114,3 +114,16 @@ def test_checkpoints_move_between_lean_and_torch_adam():
             p.grad = None if p.dim() == 1 else g  # as run() does at step 3
         resumed.step()
         assert all(torch.equal(a, b) for a, b in zip(params, uninterrupted))
+
+
+@pytest.mark.parametrize("set_to_none", [True, False])
+def test_zero_grad_clears_or_zeroes_every_gradient(set_to_none):
+    params = make_params()
+    optimizer = LeanAdam([{"params": params[:2]}, {"params": params[2:]}], fused=True)
+    for p, g in zip(params, grads_for(params, 0)):
+        p.grad = g
+    optimizer.zero_grad(set_to_none=set_to_none)
+    if set_to_none:
+        assert all(p.grad is None for p in params)
+    else:
+        assert all(torch.equal(p.grad, torch.zeros_like(p)) for p in params)
