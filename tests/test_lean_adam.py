@@ -127,3 +127,24 @@ def test_zero_grad_clears_or_zeroes_every_gradient(set_to_none):
         assert all(p.grad is None for p in params)
     else:
         assert all(torch.equal(p.grad, torch.zeros_like(p)) for p in params)
+
+
+def test_steps_under_amp_grad_scaler_are_torch_steps(monkeypatch):
+    """GradScaler hands a fused optimizer its scale and inf flag; torch's step applies them."""
+    calls = []
+    original = lean_adam._torch_step
+    monkeypatch.setattr(lean_adam, "_torch_step", lambda optimizer: calls.append(1) or original(optimizer))
+    results = []
+    for optimizer_class in (LeanAdam, torch.optim.Adam):
+        params = make_params()
+        optimizer = optimizer_class(params, fused=True)
+        scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+        for step in range(3):
+            optimizer.zero_grad()
+            loss = sum((p * g).sum() for p, g in zip(params, grads_for(params, step)))
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        results.append(params)
+    assert len(calls) == 3
+    assert all(torch.equal(a, b) for a, b in zip(*results))
