@@ -17,20 +17,19 @@ def grads_for(params, step):
     return [torch.randn(p.shape, generator=generator) for p in params]
 
 
-def run(optimizer_class, steps, groups=None, closure=False, **settings):
+def run(optimizer_class, steps, second_group=None, closure=False, **settings):
+    """``steps`` steps with a halving lr; with ``second_group``, the last two tensors form a group
+    of their own with those options."""
     params = make_params()
-    groups = groups or [{"params": params}]
-    if groups[0]["params"] is None:
-        groups = [{**groups[0], "params": params[:2]}, {**groups[1], "params": params[2:]}]
+    groups = [{"params": params}]
+    if second_group is not None:
+        groups = [{"params": params[:2]}, {"params": params[2:], **second_group}]
     optimizer = optimizer_class(groups, **settings)
     schedule = torch.optim.lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.5)
     for step in range(steps):
         for p, g in zip(params, grads_for(params, step)):
             p.grad = None if (step == 3 and p.dim() == 1) else g  # some steps skip a parameter
-        if closure:
-            optimizer.step(lambda: torch.tensor(float(step)))
-        else:
-            optimizer.step()
+        optimizer.step((lambda: torch.tensor(float(step))) if closure else None)
         schedule.step()
     return params, optimizer
 
@@ -43,9 +42,8 @@ SETTINGS = {
 
 @pytest.mark.parametrize("settings", SETTINGS.values(), ids=SETTINGS.keys())
 def test_steps_are_bit_identical_to_torch_fused_adam(settings):
-    groups = [{"params": None}, {"params": None, "lr": 5e-3}]
-    ours, lean = run(LeanAdam, 6, groups, fused=True, **settings)
-    theirs, torch_adam = run(torch.optim.Adam, 6, groups, fused=True, **settings)
+    ours, lean = run(LeanAdam, 6, {"lr": 5e-3}, fused=True, **settings)
+    theirs, torch_adam = run(torch.optim.Adam, 6, {"lr": 5e-3}, fused=True, **settings)
     for a, b in zip(ours, theirs):
         assert torch.equal(a, b)
     for state, reference in zip(lean.state.values(), torch_adam.state.values()):
@@ -53,24 +51,27 @@ def test_steps_are_bit_identical_to_torch_fused_adam(settings):
         assert all(torch.equal(state[key], reference[key]) for key in state)
 
 
-def test_after_the_first_step_torch_step_is_not_called(monkeypatch):
+@pytest.fixture
+def torch_steps(monkeypatch):
+    """Records each call of torch's own step."""
     calls = []
     original = lean_adam._torch_step
     monkeypatch.setattr(lean_adam, "_torch_step", lambda optimizer: calls.append(1) or original(optimizer))
+    return calls
+
+
+def test_after_the_first_step_torch_step_is_not_called(torch_steps):
     run(LeanAdam, 5, fused=True)
-    assert calls == [1]  # the first step creates the state; the other four are the lean path
+    assert torch_steps == [1]  # the first step creates the state; the other four are the lean path
 
 
 @pytest.mark.parametrize(
     "settings", [{"fused": False}, {"fused": True, "amsgrad": True}], ids=["not fused", "amsgrad"]
 )
-def test_what_it_does_not_cover_is_torch_step(settings, monkeypatch):
-    calls = []
-    original = lean_adam._torch_step
-    monkeypatch.setattr(lean_adam, "_torch_step", lambda optimizer: calls.append(1) or original(optimizer))
+def test_what_it_does_not_cover_is_torch_step(settings, torch_steps):
     ours, _ = run(LeanAdam, 4, **settings)
     theirs, _ = run(torch.optim.Adam, 4, **settings)
-    assert len(calls) == 4
+    assert len(torch_steps) == 4
     assert all(torch.equal(a, b) for a, b in zip(ours, theirs))
 
 
@@ -129,11 +130,8 @@ def test_zero_grad_clears_or_zeroes_every_gradient(set_to_none):
         assert all(torch.equal(p.grad, torch.zeros_like(p)) for p in params)
 
 
-def test_steps_under_amp_grad_scaler_are_torch_steps(monkeypatch):
+def test_steps_under_amp_grad_scaler_are_torch_steps(torch_steps):
     """GradScaler hands a fused optimizer its scale and inf flag; torch's step applies them."""
-    calls = []
-    original = lean_adam._torch_step
-    monkeypatch.setattr(lean_adam, "_torch_step", lambda optimizer: calls.append(1) or original(optimizer))
     results = []
     for optimizer_class in (LeanAdam, torch.optim.Adam):
         params = make_params()
@@ -146,5 +144,5 @@ def test_steps_under_amp_grad_scaler_are_torch_steps(monkeypatch):
             scaler.step(optimizer)
             scaler.update()
         results.append(params)
-    assert len(calls) == 3
+    assert len(torch_steps) == 3
     assert all(torch.equal(a, b) for a, b in zip(*results))
