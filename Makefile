@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv and install the project with its dependencies
 
-train: $(STAMP) ## Train the seed GAN for 20000 iterations (fetches MNIST on first use)
+train: $(STAMP) ## Train the book's first GAN for 20000 iterations (fetches MNIST on first use)
 	$(PY) src/train.py $(ARGS)
 
 evaluator: $(STAMP) ## Train and cache the MNIST evaluator the metrics use (FORCE=1 replaces it)

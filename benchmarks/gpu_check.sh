@@ -6,9 +6,9 @@
 # 1. tests/test_gpu.py: the CUDA-graph path trains like the eager one; no waits for the GPU
 #    between log iterations.
 # 2. benchmarks/speed.py for mlp and dcgan (fp32 and bf16-mixed): the plain-loop reference, the
-#    framework eager and with model.cuda_graph=true, side by side.
-# 3. 20000 iterations with the CUDA graph: dcgan through speed.py, and the seed's mlp as a user
-#    runs it (`python src/train.py model.cuda_graph=true`), scored at the end.
+#    framework eager and with model.acceleration=cuda_graph, side by side.
+# 3. 20000 iterations with the CUDA graph: dcgan through speed.py, and the book's mlp as a user
+#    runs it (`python src/train.py model.acceleration=cuda_graph`), scored at the end.
 # Needs the project's dependencies (`make install`, then PYTHON=.venv/bin/python), and MNIST and
 # the cached evaluator in data/ (any earlier `make train` leaves both), since GPU machines are
 # often offline. Each step has its own time limit, and steps are skipped once the whole budget is
@@ -54,9 +54,9 @@ speed 100 "speed: dcgan, $ITERS iterations, CUDA graph" --model dcgan --lines gr
 speed 80 "speed: dcgan, $ITERS iterations, CUDA graph, bf16-mixed" --model dcgan --lines graph \
     --iterations "$ITERS" --rounds 1 --batch-sizes "" trainer.precision=bf16-mixed
 
-run="$RUNS/seed-graph"
-step 90 "train: python src/train.py model.cuda_graph=true, $ITERS iterations" "$PYTHON" src/train.py \
-    model.cuda_graph=true trainer.max_steps="$ITERS" trainer.accelerator="$ACCEL" callbacks.progress_bar=null \
+run="$RUNS/mlp-graph"
+step 90 "train: python src/train.py model.acceleration=cuda_graph, $ITERS iterations" "$PYTHON" src/train.py \
+    model.acceleration=cuda_graph trainer.max_steps="$ITERS" trainer.accelerator="$ACCEL" callbacks.progress_bar=null \
     trainer.enable_progress_bar=false hydra.run.dir="$run"
 step 30 "train: what the run logged" "$PYTHON" - "$run" <<'PY'
 import sys

@@ -4,7 +4,7 @@
     python benchmarks/speed.py --model dcgan --iterations 500 --accelerator gpu
     python benchmarks/speed.py --accelerator gpu --lines plain,graph --iterations 20000 --reference-iterations 2000
 
-(a) a hand-written eager loop: the same nets, data in memory, the seed's update order, torch's
+(a) a hand-written eager loop: the same nets, data in memory, the book's update order, torch's
     default Adam; (b) `src/train.py`'s trainer exactly as configured by default (logging every
     50 iterations, a sample grid every 1000, checkpoints every 5000, progress bar), built from the
     real Hydra config, except for the sample-quality evaluation (every 5000 iterations): it is
@@ -12,7 +12,7 @@
     iterations/s of each, the ratio (b)/(a), startup time to the first iteration, peak memory,
     and iterations/s against batch size. Also (a+), the plain loop given the framework's two
     arithmetic savings, so that (b)/(a+) shows what the framework's machinery itself costs, and
-    on a GPU (c), the framework with ``model.cuda_graph=true`` (the iteration as one CUDA graph).
+    on a GPU (c), the framework with ``model.acceleration=cuda_graph`` (the iteration as one CUDA graph).
 """
 
 from __future__ import annotations
@@ -239,7 +239,7 @@ LINES = {
     "plain": "(a) plain PyTorch loop",
     "tuned": "(a+) plain loop, fused Adam, frozen D",
     "eager": "(b) framework (train.py)",
-    "graph": "(c) framework, model.cuda_graph=true",
+    "graph": "(c) framework, model.acceleration=cuda_graph",
 }
 
 SHORT = {line: label.split()[0] for line, label in LINES.items()}
@@ -247,7 +247,7 @@ SHORT = {line: label.split()[0] for line, label in LINES.items()}
 
 def _with_line(overrides: list[str], line: str) -> list[str]:
     """The framework's overrides for one of its lines: (c) is (b) with the CUDA graph."""
-    return [*overrides, "model.cuda_graph=true"] if line == "graph" else overrides
+    return [*overrides, "model.acceleration=cuda_graph"] if line == "graph" else overrides
 
 
 def _spread(values: list[float], fmt: str = ".1f") -> str:

@@ -1,18 +1,18 @@
+"""Fixtures: the real MNIST files, a quickly trained evaluator, the real configs shrunk to a few
+iterations, and a trained checkpoint. Plain helpers are in helpers.py."""
+
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-import ganlab.config  # noqa: F401  (registers the resolvers conf/ uses)
 from ganlab.data.mnist_files import ensure_mnist
 from ganlab.metrics import TrainingSettings, train_evaluator
-
-ROOT = Path(__file__).resolve().parents[1]
-CONF_DIR = ROOT / "conf"
+from ganlab.training import train
+from helpers import ROOT, compose_config
 
 
 @pytest.fixture(scope="session")
@@ -43,45 +43,36 @@ def quick_evaluator_dir(tmp_path_factory, mnist_dir) -> Path:
     return data_dir
 
 
-def compose_config(name: str, overrides: list[str]) -> DictConfig:
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(config_name=name, overrides=overrides)
+def small_run(output_dir: Path, mnist_dir: Path, *overrides: str) -> DictConfig:
+    """The real train config, shrunk to a few CPU iterations writing into ``output_dir``."""
+    return compose_config("train", [
+        f"paths.output_dir={output_dir}",
+        f"paths.data_dir={mnist_dir}",
+        f"paths.log_dir={output_dir}",
+        "trainer.accelerator=cpu",
+        "trainer.max_steps=7",
+        "trainer.log_every_n_steps=2",
+        "sample_interval=5",
+        "checkpoint_interval=5",
+        *overrides,
+    ])
 
 
 @pytest.fixture
 def make_train_cfg(tmp_path, mnist_dir):
-    """The real train config, shrunk to a few CPU iterations writing into tmp_path."""
+    """``small_run`` in tmp_path (or ``output_dir``); without ``quality``, no sample-quality
+    evaluation, which would train the real evaluator (a minute) on first use."""
 
     def make(*overrides: str, output_dir: Path | None = None, quality: bool = False) -> DictConfig:
-        base = [
-            f"paths.output_dir={output_dir or tmp_path}",
-            f"paths.data_dir={mnist_dir}",
-            f"paths.log_dir={tmp_path}",
-            "trainer.accelerator=cpu",
-            "trainer.max_steps=7",
-            "trainer.log_every_n_steps=2",
-            "sample_interval=5",
-            "checkpoint_interval=5",
-        ]
-        if not quality:  # it would train the real evaluator (a minute) on first use
-            base.append("callbacks.sample_quality=null")
-        return compose_config("train", base + list(overrides))
+        base = [] if quality else ["callbacks.sample_quality=null"]
+        return small_run(output_dir or tmp_path, mnist_dir, *base, *overrides)
 
     return make
 
 
-def scalars(run_dir: Path, tag: str) -> list[tuple[int, float]]:
-    """(step, value) of one TensorBoard scalar tag, as TensorBoard itself reads the run."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    acc = EventAccumulator(str(run_dir))
-    acc.Reload()
-    return [(e.step, e.value) for e in acc.Scalars(tag)]
-
-
-def image_steps(run_dir: Path, tag: str) -> list[int]:
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    acc = EventAccumulator(str(run_dir))
-    acc.Reload()
-    return [e.step for e in acc.Images(tag)]
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory, mnist_dir) -> Path:
+    """``last.ckpt`` of a 5-iteration run of the default model, shared by the session's tests."""
+    out = tmp_path_factory.mktemp("run")
+    train(small_run(out, mnist_dir, "trainer.max_steps=5", "callbacks.sample_quality=null"))
+    return out / "checkpoints" / "last.ckpt"

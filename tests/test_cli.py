@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from conftest import ROOT, scalars
+from helpers import ROOT, scalars
 
 FAST = ["trainer.accelerator=cpu", "callbacks.progress_bar=null", "trainer.enable_progress_bar=false",
         "callbacks.sample_quality=null"]

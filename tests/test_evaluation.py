@@ -10,18 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import QUICK_MIN_ACCURACY, ROOT, compose_config
+from conftest import QUICK_MIN_ACCURACY
 from ganlab.evaluation import default_report_path, evaluate, format_table, write_report
 from ganlab.metrics import real_training_images
-from ganlab.training import train
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory, mnist_dir):
-    out = tmp_path_factory.mktemp("run")
-    train(compose_config("train", [f"paths.output_dir={out}", f"paths.data_dir={mnist_dir}", "trainer.max_steps=5",
-                                   "trainer.accelerator=cpu", "callbacks.sample_quality=null"]))
-    return out / "checkpoints" / "last.ckpt"
+from helpers import ROOT
 
 
 def test_checkpoint_report_has_metrics_floor_and_sizes(checkpoint, quick_evaluator_dir):

@@ -7,20 +7,7 @@ from PIL import Image
 
 from ganlab.generation import generate, load_gan, write_images
 from ganlab.training import train
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory, mnist_dir):
-    from conftest import compose_config
-
-    out = tmp_path_factory.mktemp("run")
-    cfg = compose_config(
-        "train",
-        [f"paths.output_dir={out}", f"paths.data_dir={mnist_dir}", "trainer.accelerator=cpu", "trainer.max_steps=5",
-         "callbacks.sample_quality=null"],
-    )
-    train(cfg)
-    return out / "checkpoints" / "last.ckpt"
+from helpers import compose_config
 
 
 def test_checkpoint_rebuilds_the_trained_generator(checkpoint):
@@ -69,8 +56,6 @@ def test_bad_requests_are_explained(checkpoint, tmp_path):
 def test_digit_is_for_conditional_gans_only(checkpoint, tmp_path, mnist_dir):
     with pytest.raises(ValueError, match="not conditional"):
         generate(load_gan(checkpoint), 4, digit=7)
-    from conftest import compose_config
-
     out = tmp_path / "cgan"
     train(compose_config("train", [f"paths.output_dir={out}", f"paths.data_dir={mnist_dir}", "model=cgan",
                                    "data.batch_size=8", "trainer.max_steps=2", "trainer.accelerator=cpu",

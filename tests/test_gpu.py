@@ -7,8 +7,8 @@ import lightning as L
 import pytest
 import torch
 
-from conftest import scalars
-from test_training import fit
+from ganlab.models import GAN
+from helpers import fit, scalars
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -23,15 +23,18 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
     ],
     ids=["mlp", "dcgan-bf16", "best", "wgan_gp"],
 )
-def test_cuda_graph_trains_like_eager(make_train_cfg, tmp_path, overrides):
+def test_cuda_graph_trains_like_eager(make_train_cfg, tmp_path, overrides, monkeypatch):
     """Warm-up, capture and replays give the eager run's weights exactly, count every iteration
     and log. Deterministic algorithms, since cuDNN's autotuner may pick other kernels (with other
     rounding) in each of the two runs."""
     common = [*overrides, "trainer.accelerator=gpu", "trainer.max_steps=12", "trainer.log_every_n_steps=4",
               "data.batch_size=32", "trainer.deterministic=true", "trainer.benchmark=false"]
     eager, _ = fit(make_train_cfg(*common, output_dir=tmp_path / "eager"))
-    graphed, trainer = fit(make_train_cfg(*common, "model.cuda_graph=true", output_dir=tmp_path / "graph"))
-    assert graphed._graph is not None and graphed._graph.captured
+    calls = []
+    iteration = GAN.iteration
+    monkeypatch.setattr(GAN, "iteration", lambda *args: calls.append(1) or iteration(*args))
+    graphed, trainer = fit(make_train_cfg(*common, "model.acceleration=cuda_graph", output_dir=tmp_path / "graph"))
+    assert len(calls) == 4, "3 warm-up iterations and the recording run the Python code; the rest are replays"
     assert trainer.global_step == 12
     (eager_steps, eager_losses), (graph_steps, graph_losses) = (
         zip(*scalars(tmp_path / run, "d_loss")) for run in ("eager", "graph")
@@ -65,7 +68,7 @@ class NoSyncWindow(L.Callback):
 def test_no_waits_for_the_gpu_between_log_iterations(make_train_cfg, graph):
     cfg = make_train_cfg("experiment=best", "trainer.accelerator=gpu", "trainer.max_steps=40",
                          "trainer.log_every_n_steps=40", "sample_interval=1000", "checkpoint_interval=1000",
-                         f"model.cuda_graph={graph}")
+                         f"model.acceleration={'cuda_graph' if graph else 'eager'}")
     try:
         _, trainer = fit(cfg, NoSyncWindow(start=6, stop=38))
     finally:

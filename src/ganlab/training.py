@@ -46,7 +46,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
 
 
 def _skip_per_step_cuda_probe() -> None:
-    """Saves ~0.1-0.2 ms per optimizer step on CPU runs with a CUDA build of torch.
+    """Saves a reload of the NVML library at every optimizer step of a CPU run (benchmarks/README.md).
 
     Lightning sets PYTORCH_NVML_BASED_CUDA_CHECK=1 at import, so that asking whether CUDA is
     there never initialises CUDA before a fork. torch's optimizers ask at every ``step()``, and

@@ -15,6 +15,10 @@ class IterationCheckpoint(ModelCheckpoint):
     checkpoints every 5000 would end with none; this one always leaves ``last.ckpt``.
     """
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._trainer_of_run: L.Trainer | None = None
+
     def on_train_batch_end(self, *args, **kwargs) -> None:
         with warnings.catch_warnings():
             # Lightning 2.6 warns that a manual-optimization checkpoint holds the state after the
@@ -28,9 +32,13 @@ class IterationCheckpoint(ModelCheckpoint):
             path = Path(self.dirpath) / f"{self.CHECKPOINT_NAME_LAST}{self.FILE_EXTENSION}"
             trainer.save_checkpoint(str(path), weights_only=False)
 
-    def _monitor_candidates(self, trainer: L.Trainer) -> dict[str, torch.Tensor]:
-        # The module logs a metric named "step" for the logger's x-axis; it is only refreshed every
-        # log_every_n_steps, so file names must take the live iteration count instead.
-        candidates = super()._monitor_candidates(trainer)
-        candidates["step"] = torch.tensor(trainer.global_step)
-        return candidates
+    def setup(self, trainer: L.Trainer, pl_module, stage: str) -> None:
+        super().setup(trainer, pl_module, stage)
+        self._trainer_of_run = trainer
+
+    def format_checkpoint_name(self, metrics: dict[str, torch.Tensor], filename=None, ver=None, prefix=None) -> str:
+        # The module logs a metric named "step" for the logger's x-axis, which Lightning would use
+        # for {step} in file names; it is refreshed only every log_every_n_steps, so file names
+        # take the live iteration count instead.
+        metrics = {**metrics, "step": torch.tensor(self._trainer_of_run.global_step)}
+        return super().format_checkpoint_name(metrics, filename, ver, prefix)

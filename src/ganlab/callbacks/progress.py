@@ -3,7 +3,7 @@ from __future__ import annotations
 import lightning as L
 from lightning.pytorch.callbacks import TQDMProgressBar
 
-from ganlab.models.gan import is_log_iteration
+from ganlab.engine import is_log_iteration
 
 
 class IterationProgressBar(TQDMProgressBar):
@@ -36,7 +36,7 @@ class IterationProgressBar(TQDMProgressBar):
             logged = trainer.callback_metrics
             self._postfix = {k: f"{float(logged[k]):.3f}" for k in self.metrics if k in logged}
         bar, n = self.train_progress_bar, trainer.global_step
-        if bar is None or not self._should_update(n, bar.total):
+        if bar is None or not self.is_enabled or (n % self.refresh_rate and n != bar.total):
             return
         bar.n = n
         bar.set_postfix(self._postfix, refresh=False)

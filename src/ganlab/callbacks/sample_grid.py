@@ -7,7 +7,7 @@ import lightning as L
 from lightning.pytorch.loggers import TensorBoardLogger
 from torchvision.utils import make_grid, save_image
 
-from ganlab.models.gan import ends_interval
+from ganlab.engine import ends_interval
 
 
 class SampleGrid(L.Callback):
@@ -33,7 +33,7 @@ class SampleGrid(L.Callback):
         if not trainer.is_global_zero:
             return None
         images = pl_module.sample(pl_module.sample_z)
-        nrow = self.nrow or math.isqrt(len(images))  # square by default: 4x4 for the seed, 10x10 for cGAN
+        nrow = self.nrow or math.isqrt(len(images))  # square by default: 4x4 for the book's GAN, 10x10 for cGAN
         grid = make_grid(images, nrow=nrow, normalize=True, value_range=(-1, 1), pad_value=1.0)
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):

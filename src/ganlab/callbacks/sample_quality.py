@@ -6,7 +6,7 @@ import time
 import lightning as L
 
 from ganlab.metrics import SampleQuality, load_evaluator
-from ganlab.models.gan import ends_interval
+from ganlab.engine import ends_interval
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class SampleQualityMetrics(L.Callback):
     def setup(self, trainer: L.Trainer, pl_module, stage: str) -> None:
         if stage != "fit" or not trainer.is_global_zero or self.quality is not None:
             return
-        # First use trains the evaluator (about a minute on 2 CPU cores) and caches it beside the data.
+        # First use trains the evaluator (a minute or two on a CPU) and caches it beside the data.
         evaluator, meta = load_evaluator(
             self.data_dir, device=pl_module.device, min_accuracy=self.min_evaluator_accuracy
         )

@@ -1,4 +1,4 @@
-"""MNIST in [-1, 1], held in memory as one tensor, served as random batches like the seed."""
+"""MNIST in [-1, 1], held in memory as one tensor, served as random batches like the book's code."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from ganlab.data.mnist_files import ensure_mnist, load_mnist
 
 
 def scale_pixels(images: torch.Tensor) -> torch.Tensor:
-    """uint8 [N, 28, 28] -> float32 [N, 1, 28, 28] in [-1, 1], exactly as the seed: x / 127.5 - 1.
+    """uint8 [N, 28, 28] -> float32 [N, 1, 28, 28] in [-1, 1], exactly as the book's code: x / 127.5 - 1.
 
     Computed in float64 and then rounded once, as numpy does before Keras casts to float32.
     """
@@ -21,7 +21,7 @@ def scale_pixels(images: torch.Tensor) -> torch.Tensor:
 class IndexBatches:
     """Batches of indices into the in-memory images, one per training iteration.
 
-    ``replacement`` draws every batch independently (the seed's ``np.random.randint``);
+    ``replacement`` draws every batch independently (the book's ``np.random.randint``);
     ``shuffle`` walks a fresh permutation each epoch. An epoch is one pass's worth of batches.
     Under DDP each rank draws its own batches (``replacement``) or its own slice of the shared
     permutation (``shuffle``). Indices are drawn on ``device``, where the images are, so a GPU
@@ -89,7 +89,7 @@ class MNISTDataModule(L.LightningDataModule):
     ):
         super().__init__()
         if sampling not in ("replacement", "shuffle"):
-            raise ValueError(f"data.sampling={sampling!r}: use 'replacement' (the seed's) or 'shuffle'")
+            raise ValueError(f"data.sampling={sampling!r}: use 'replacement' (the book's) or 'shuffle'")
         if batch_size < 1:
             raise ValueError(f"data.batch_size={batch_size}: it must be a positive number of images")
         if batches_per_iteration < 1:
@@ -123,7 +123,7 @@ class MNISTDataModule(L.LightningDataModule):
         images, labels = self._resident[device]
         index = batch.to(device, non_blocking=True)
         # index_select copies whole rows; images[index] goes through the general indexing
-        # kernel, about 6x slower here on the CPU (0.11 ms vs 0.02 ms a batch)
+        # kernel, several times slower on a CPU (benchmarks/README.md)
         return images.index_select(0, index), labels.index_select(0, index)
 
     def teardown(self, stage: str | None = None) -> None:

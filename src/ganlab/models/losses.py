@@ -1,9 +1,9 @@
 """GAN losses on discriminator logits, split the way the training step uses them.
 
 ``real(logits)`` and ``fake(logits)`` are D's losses on real and generated batches (kept apart
-because the seed updates D on each separately); ``generator(logits)`` is G's loss on D's logits
+because the book updates D on each separately); ``generator(logits)`` is G's loss on D's logits
 for generated images; ``penalty(...)`` is an extra term of D's loss that needs both batches
-(zero for all but WGAN-GP).
+(WGAN-GP's alone: ``has_penalty``).
 """
 
 from __future__ import annotations
@@ -12,12 +12,16 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+
+
+BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 
 
 class GANLoss:
-    """What every loss provides. Most need no penalty and allow the seed's separate D updates."""
+    """What every loss provides. Most have no penalty and allow the book's separate D updates."""
 
-    needs_joint_update = False
+    has_penalty = False
 
     def real(self, logits: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -28,12 +32,28 @@ class GANLoss:
     def generator(self, logits: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def penalty(self, discriminator: Callable, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor | None:
-        return None
+    def penalty(self, discriminator: Callable, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} has no penalty")
+
+    def check(self, d_update: str, discriminator: nn.Module) -> None:
+        """Refuses settings this loss cannot train with, before training starts."""
+        if not self.has_penalty:
+            return
+        name = type(self).__name__
+        if d_update != "joint":
+            raise ValueError(
+                f"{name} needs model.d_update=joint: its penalty mixes real and fake batches "
+                "(experiment=wgan_gp sets up the whole recipe)"
+            )
+        if any(isinstance(m, BATCH_NORMS) for m in discriminator.modules()):
+            raise ValueError(
+                f"{name}'s gradient penalty is per image, and batch norm in D mixes the images of a batch: "
+                "set model.discriminator.batch_norm=false (experiment=wgan_gp does)"
+            )
 
 
 class NonSaturatingLoss(GANLoss):
-    """The seed's binary cross-entropy: D labels real 1 and fake 0; G wants D to say 1 on fakes
+    """The book's binary cross-entropy: D labels real 1 and fake 0; G wants D to say 1 on fakes
     (Goodfellow et al. 2014's non-saturating generator loss)."""
 
     def real(self, logits: torch.Tensor) -> torch.Tensor:
@@ -82,7 +102,7 @@ class WassersteinGPLoss(GANLoss):
     lr 1e-4, betas (0, 0.9), and no batch norm in the critic.
     """
 
-    needs_joint_update = True
+    has_penalty = True
 
     def __init__(self, gp_weight: float = 10.0):
         self.gp_weight = gp_weight

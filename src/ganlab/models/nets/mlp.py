@@ -1,4 +1,4 @@
-"""The seed's nets ("GANs in Action", chapter 3): one hidden layer each."""
+"""The book's first nets ("GANs in Action", chapter 3): one hidden layer each."""
 
 import math
 
@@ -31,7 +31,7 @@ class MLPGenerator(nn.Module):
 class MLPDiscriminator(nn.Module):
     """image -> Flatten -> Dense(hidden) -> LeakyReLU -> Dense(1): a logit per image, shape [B].
 
-    The seed ends in a sigmoid; returning the logit and using BCE-with-logits is the same maths
+    The book's D ends in a sigmoid; returning the logit and using BCE-with-logits is the same maths
     with a numerically safer loss.
     """
 

@@ -4,24 +4,32 @@ from __future__ import annotations
 
 import torch
 
+from ganlab.engine import private_apis
+
+# Adam's options whose every value LeanAdam's own step handles or sends to torch's. An optimizer
+# with any other option (a new torch release's) takes torch's step; tests/test_lean_adam.py fails
+# when torch's Adam has options this does not list.
+KNOWN_OPTIONS = frozenset(
+    {"lr", "betas", "eps", "weight_decay", "amsgrad", "maximize", "foreach", "capturable", "differentiable",
+     "fused", "decoupled_weight_decay"}
+)
+
 
 class LeanAdam(torch.optim.Adam):
     """``torch.optim.Adam(fused=True)`` whose plain steps call the fused kernel directly.
 
-    Why not torch's own step: a GAN iteration takes three optimizer steps on small nets, and in
-    the seed's loop on 2 CPU cores torch's step took ~240 µs where this one takes ~130. The
-    difference is per-step bookkeeping for cases these steps never have: regrouping the tensors
-    by device and dtype, rechecking CUDA-graph capture, wrapping for differentiable mode.
-    This subclass does the same arithmetic with the same kernel (``torch._fused_adam_``, what
-    torch's fused Adam calls) on the same state, so results are bit-identical and checkpoints
-    load in either class. It stays a ``torch.optim.Adam``: step hooks, the profiler label, LR
-    schedulers (``group["lr"]`` is read every step) and ``state_dict`` are torch's.
+    A GAN iteration takes three optimizer steps on small nets, and torch's step spends much of its
+    time on bookkeeping for cases these steps never have (regrouping tensors by device and dtype,
+    CUDA-graph capture checks, the differentiable-mode wrapper; benchmarks/README.md has the
+    figures). This subclass runs the same kernel on the same state, so results are bit-identical
+    and checkpoints load in either class. It stays a ``torch.optim.Adam``: step hooks, the profiler
+    label, LR schedulers (``group["lr"]`` is read every step) and ``state_dict`` are torch's.
 
     ``zero_grad()`` likewise sets the gradients to None without torch's per-call wrapping.
 
-    Anything else goes to torch's step: the first step (torch creates the state), ``fused``
-    off, amsgrad, capturable (CUDA graphs) or differentiable groups, a tensor lr, AMP's grad
-    scaler, parameters on several devices or dtypes.
+    Anything else goes to torch's step: the first step (torch creates the state), ``fused`` off,
+    amsgrad, capturable (CUDA graphs) or differentiable groups, decoupled weight decay, a tensor lr
+    or betas, an option it does not know, AMP's grad scaler, parameters on several devices or dtypes.
     """
 
     def step(self, closure=None):
@@ -31,33 +39,28 @@ class LeanAdam(torch.optim.Adam):
                 loss = closure()
         plans = self._plans()
         if plans is None:
-            _torch_step(self)
+            private_apis.adam_step_without_hooks(self)
             return loss
         with torch.no_grad():
             for group, params, states in plans:
-                steps = [state["step"] for state in states]
-                torch._foreach_add_(steps, 1)
                 beta1, beta2 = group["betas"]
-                torch._fused_adam_(
+                private_apis.fused_adam_step(
                     params,
                     [p.grad for p in params],
                     [state["exp_avg"] for state in states],
                     [state["exp_avg_sq"] for state in states],
-                    [],
-                    steps,
+                    [state["step"] for state in states],
                     lr=group["lr"],
                     beta1=beta1,
                     beta2=beta2,
                     weight_decay=group["weight_decay"],
                     eps=group["eps"],
-                    amsgrad=False,
                     maximize=group["maximize"],
                 )
         return loss
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        # torch's runs this same loop inside a profiler label and a torch.compile guard: ~14 µs
-        # a call against ~1 here, three calls an iteration
+        # torch's runs this same loop inside a profiler label and a torch.compile guard
         if not set_to_none:
             return super().zero_grad(set_to_none)
         for group in self.param_groups:
@@ -66,8 +69,8 @@ class LeanAdam(torch.optim.Adam):
 
     def _plans(self) -> list | None:
         """Each group's parameters with gradients and their states, or None where torch must step."""
-        if getattr(self, "grad_scale", None) is not None:
-            return None
+        if getattr(self, "grad_scale", None) is not None or not self.defaults.keys() <= KNOWN_OPTIONS:
+            return None  # AMP's GradScaler sets grad_scale; an unknown option may change the arithmetic
         plans = []
         for group in self.param_groups:
             if not _plain(group):
@@ -79,18 +82,6 @@ class LeanAdam(torch.optim.Adam):
             if params:
                 plans.append((group, params, states))
         return plans
-
-
-def _torch_step(optimizer: torch.optim.Adam) -> None:
-    """torch's own Adam step, without running the step hooks a second time.
-
-    torch wraps each optimizer class's ``step`` once, to run the step hooks and label it for
-    the profiler; LeanAdam.step is already wrapped, so the wrapper around Adam.step is skipped.
-    """
-    step = torch.optim.Adam.step
-    if getattr(step, "hooked", False):
-        step = step.__wrapped__
-    step(optimizer)
 
 
 def _plain(group: dict) -> bool:

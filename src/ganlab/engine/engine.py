@@ -1,0 +1,89 @@
+"""The one door between the GAN's algorithm (models/gan.py) and how it is executed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import lightning as L
+import torch
+from lightning.pytorch.core.optimizer import LightningOptimizer
+from lightning.pytorch.utilities.rank_zero import rank_zero_warn
+
+from ganlab.engine import cuda_graph, rng
+from ganlab.engine.counting import count_iteration
+from ganlab.engine.updates import direct_update, lightning_update, needs_lightning_path
+
+ACCELERATIONS = ("eager", "compile", "cuda_graph")
+
+
+class Engine(L.Callback):
+    """Runs the module's updates and iterations. What the module calls:
+
+    - ``step(optimizer, loss)``: one update, through Lightning or directly (updates.py);
+    - ``run_iteration(iteration, *inputs)``: one iteration, eagerly or replayed as a CUDA graph
+      (cuda_graph.py), then counted in ``trainer.global_step`` (counting.py);
+    - ``optimizer_options()``: what the optimizers must be built with.
+
+    ``acceleration`` is ``eager``, ``compile`` (``torch.compile`` both nets) or ``cuda_graph``
+    (GPU: the whole iteration as one CUDA graph). The rest are Lightning hooks: the module hands
+    its engine to the trainer (``configure_callbacks``), which calls them. How updates run is
+    decided once per fit, in ``setup``, when the trainer's callbacks, strategy and precision are
+    final; until then (``training_step`` called outside a fit) updates take Lightning's path.
+    """
+
+    def __init__(self, acceleration: str = "eager"):
+        if acceleration not in ACCELERATIONS:
+            raise ValueError(f"model.acceleration={acceleration!r}: use one of {', '.join(ACCELERATIONS)}")
+        self.acceleration = acceleration
+        self.module: L.LightningModule | None = None
+        self.lightning_path = True
+        self.graph: cuda_graph.CapturedIteration | None = None
+        self.rng_to_restore: dict | None = None
+
+    # ----- what the module calls -----
+
+    def step(self, optimizer: LightningOptimizer, loss: torch.Tensor) -> None:
+        if self.lightning_path:
+            lightning_update(self.module, optimizer, loss)
+        else:
+            direct_update(optimizer, loss)
+
+    def run_iteration(self, iteration: Callable[..., tuple], *inputs: torch.Tensor) -> tuple:
+        before = self.module.trainer.global_step
+        outputs = self.graph(iteration, *inputs) if self.graph is not None else iteration(*inputs)
+        count_iteration(self.module, before)
+        return outputs
+
+    def optimizer_options(self) -> dict:
+        # a captured iteration needs optimizers that keep their step counters on the device
+        return {"capturable": True} if self.graph is not None else {}
+
+    # ----- Lightning hooks -----
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self.module = pl_module
+        self.lightning_path = needs_lightning_path(trainer, pl_module)
+        self.graph = None
+        if self.acceleration == "compile":
+            # in place, so state_dict keys and checkpoints stay those of the eager nets
+            for net in (pl_module.generator, pl_module.discriminator):
+                net.compile()
+        elif self.acceleration == "cuda_graph":
+            why_not = cuda_graph.why_not(trainer, self.lightning_path)
+            if why_not:
+                rank_zero_warn(f"model.acceleration=cuda_graph is ignored: {why_not}. Training runs eagerly.")
+            else:
+                self.graph = cuda_graph.CapturedIteration()
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Applied when training starts, not when loaded: loading a checkpoint to sample from it
+        # must leave the caller's random state alone.
+        if self.rng_to_restore is not None:
+            rng.restore(self.rng_to_restore, trainer)
+            self.rng_to_restore = None
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
+        checkpoint["rng_state"] = rng.capture()
+
+    def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
+        self.rng_to_restore = checkpoint.get("rng_state")

@@ -1,0 +1,64 @@
+"""What the tests share: training in-process, counting what a run did, reading what it logged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+import ganlab.config  # noqa: F401  (registers the resolvers conf/ uses)
+from ganlab.training import build
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF_DIR = ROOT / "conf"
+
+
+def compose_config(name: str, overrides: list[str]) -> DictConfig:
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(config_name=name, overrides=overrides)
+
+
+def fit(cfg: DictConfig, *extra_callbacks: L.Callback) -> tuple[L.LightningModule, L.Trainer]:
+    """Trains ``cfg`` in-process as train.py would, with ``extra_callbacks`` listening."""
+    datamodule, model, trainer = build(cfg)
+    trainer.callbacks.extend(extra_callbacks)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    return model, trainer
+
+
+class StepCounter(L.Callback):
+    """Counts training batches and each player's optimizer steps (torch's step hooks)."""
+
+    def on_train_start(self, trainer, pl_module):
+        self.batches, self.g_steps, self.d_steps = 0, 0, 0
+        opt_g, opt_d = trainer.optimizers
+        opt_g.register_step_post_hook(lambda *_: setattr(self, "g_steps", self.g_steps + 1))
+        opt_d.register_step_post_hook(lambda *_: setattr(self, "d_steps", self.d_steps + 1))
+
+    def on_train_batch_end(self, *_):
+        self.batches += 1
+
+
+def assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
+    for (name, p), q in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        assert torch.equal(p, q), name
+
+
+def scalars(run_dir: Path, tag: str) -> list[tuple[int, float]]:
+    """(step, value) of one TensorBoard scalar tag, as TensorBoard itself reads the run."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run_dir))
+    acc.Reload()
+    return [(e.step, e.value) for e in acc.Scalars(tag)]
+
+
+def image_steps(run_dir: Path, tag: str) -> list[int]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run_dir))
+    acc.Reload()
+    return [e.step for e in acc.Images(tag)]
