@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import ast
+
 import lightning as L
 import pytest
 
 from ganlab.engine import private_apis
 from ganlab.engine.counting import IterationCountError
 from ganlab.engine.updates import STEP_HOOKS
-from helpers import StepCounter, fit
+from helpers import ROOT, StepCounter, fit
 
 
 @pytest.mark.timeout(120)  # a hang here is the failure this guards against
@@ -64,3 +66,28 @@ def test_direct_updates_skip_only_the_step_hooks(make_train_cfg):
     recorder = HookRecorder()  # it overrides every hook, so the run takes Lightning's path
     fit(make_train_cfg("trainer.max_steps=3"), recorder)
     assert recorder.during_steps == set(STEP_HOOKS)
+
+
+def _private_uses(path):
+    """Underscored attributes of other objects, and imports of underscored modules or names."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+            root = node.value
+            while isinstance(root, ast.Attribute):
+                root = root.value
+            if not (isinstance(root, ast.Name) and root.id in ("self", "cls")):  # an object's own
+                yield f"{path.relative_to(ROOT)}:{node.lineno}: {ast.unparse(node)}"
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            for name in names + [alias.name for alias in node.names]:
+                if any(part.startswith("_") and not part.startswith("__") for part in name.split(".")):
+                    yield f"{path.relative_to(ROOT)}:{node.lineno}: import {name}"
+
+
+def test_private_apis_are_used_in_one_module_only():
+    """Every private torch or Lightning API goes through engine/private_apis.py, which lists why
+    and what pins it; anywhere else it is a use nobody is watching."""
+    files = [*(ROOT / "src").rglob("*.py"), *(ROOT / "benchmarks").rglob("*.py")]
+    elsewhere = [use for path in files if path.name != "private_apis.py" for use in _private_uses(path)]
+    assert elsewhere == []
+    assert list(_private_uses(ROOT / "src" / "ganlab" / "engine" / "private_apis.py")), "the scan finds them"

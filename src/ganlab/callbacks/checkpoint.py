@@ -40,5 +40,6 @@ class IterationCheckpoint(ModelCheckpoint):
         # The module logs a metric named "step" for the logger's x-axis, which Lightning would use
         # for {step} in file names; it is refreshed only every log_every_n_steps, so file names
         # take the live iteration count instead.
-        metrics = {**metrics, "step": torch.tensor(self._trainer_of_run.global_step)}
+        if self._trainer_of_run is not None:
+            metrics = {**metrics, "step": torch.tensor(self._trainer_of_run.global_step)}
         return super().format_checkpoint_name(metrics, filename, ver, prefix)
