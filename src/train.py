@@ -6,15 +6,41 @@ Examples:
     python src/train.py ckpt_path=logs/runs/<run>/checkpoints/last.ckpt   # resume
 """
 
+import logging
+from pathlib import Path
+
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from ganlab.engine.divergence import Diverged
+from ganlab.engine.interrupts import Interrupted
 from ganlab.training import train
+
+log = logging.getLogger(__name__)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    metrics = train(cfg)
+    try:
+        metrics = train(cfg)
+    except Interrupted as stop:
+        last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+        if last.is_file():
+            log.error("%s; resume with ckpt_path=%s", stop, last)
+        else:
+            log.error("%s; no checkpoint was written (callbacks.model_checkpoint is off)", stop)
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            log.error("the sweep stops here: job %d was interrupted, the jobs after it did not start",
+                      HydraConfig.get().job.num)
+        # not an exception: Hydra would go on to the sweep's next job
+        raise SystemExit(stop.exit_code) from None
+    except Diverged as diverged:
+        log.error("%s", diverged)
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise  # the sweep's other jobs still run; Hydra reports this one as failed at the end
+        raise SystemExit(1) from None
     # A Hydra sweeper optimises what the task function returns.
     return metrics.get(cfg.get("optimized_metric")) if cfg.get("optimized_metric") else None
 

@@ -63,3 +63,19 @@ def test_generate_writes_a_grid_and_raw_samples(tmp_path, mnist_dir):
     assert (tmp_path / "grid.png").stat().st_size > 1000
     assert np.load(tmp_path / "samples.npy").shape == (100, 28, 28)
     assert not list(Path(ROOT).glob("generate.log")), "generate writes no log file into the project"
+
+
+def test_a_diverging_run_says_so_in_one_line_and_exits_1(tmp_path, mnist_dir):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "src" / "train.py"), "model.optimizer_d.lr=1e30", "model.optimizer_g.lr=1e30",
+         "trainer.max_steps=100", "trainer.log_every_n_steps=10", *FAST, f"paths.log_dir={tmp_path}",
+         f"paths.data_dir={mnist_dir}"],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output[-3000:]
+    assert [line for line in output.splitlines() if "training diverged" in line][0].endswith(
+        "Lower the learning rates (model.optimizer_g.lr, model.optimizer_d.lr) and train again.")
+    assert "Traceback" not in output
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert not list(run_dir.glob("checkpoints/*.ckpt")), "nothing was saved from the diverged weights"

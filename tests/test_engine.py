@@ -6,9 +6,11 @@ import ast
 
 import lightning as L
 import pytest
+import torch
 
 from ganlab.engine import private_apis
 from ganlab.engine.counting import IterationCountError
+from ganlab.engine.divergence import Diverged
 from ganlab.engine.updates import STEP_HOOKS
 from helpers import ROOT, StepCounter, fit
 
@@ -91,3 +93,54 @@ def test_private_apis_are_used_in_one_module_only():
     elsewhere = [use for path in files if path.name != "private_apis.py" for use in _private_uses(path)]
     assert elsewhere == []
     assert list(_private_uses(ROOT / "src" / "ganlab" / "engine" / "private_apis.py")), "the scan finds them"
+
+
+class InjectNaN(L.Callback):
+    """Makes one of G's weights NaN after iteration ``at``, as a diverging update would."""
+
+    def __init__(self, at: int):
+        self.at = at
+
+    def on_train_batch_end(self, trainer, pl_module, *_):
+        if trainer.global_step == self.at:
+            with torch.no_grad():
+                next(pl_module.generator.parameters()).view(-1)[0] = float("nan")
+
+
+def test_a_diverging_run_stops_and_writes_nothing_from_non_finite_weights(make_train_cfg, tmp_path):
+    cfg = make_train_cfg("trainer.max_steps=30", "trainer.log_every_n_steps=10", "sample_interval=3",
+                         "checkpoint_interval=3")
+    counter = StepCounter()
+    with pytest.raises(Diverged) as error:
+        fit(cfg, InjectNaN(at=8), counter)
+    assert str(error.value) == (
+        "training diverged by iteration 9: the weights are not finite, so no sample grid was written from them. "
+        f"The last good checkpoint is {tmp_path / 'checkpoints' / 'last.ckpt'}. Lower the learning rates "
+        "(model.optimizer_g.lr, model.optimizer_d.lr) and train again."
+    )
+    assert counter.batches == 8, "stopped in the iteration that found it"
+    steps = {p.name: torch.load(p, weights_only=True)["global_step"] for p in (tmp_path / "checkpoints").iterdir()}
+    assert steps == {"iter_000003.ckpt": 3, "iter_000006.ckpt": 6, "last.ckpt": 6}
+    for path in (tmp_path / "checkpoints").iterdir():
+        state = torch.load(path, weights_only=True)["state_dict"]
+        assert all(torch.isfinite(t).all() for t in state.values() if t.is_floating_point()), path.name
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["iter_000003.png", "iter_000006.png"]
+
+
+def test_non_finite_losses_stop_the_run_on_a_log_iteration(make_train_cfg, tmp_path):
+    cfg = make_train_cfg("trainer.max_steps=30", "trainer.log_every_n_steps=10", "sample_interval=1000",
+                         "checkpoint_interval=1000")
+    with pytest.raises(Diverged, match=r"^training diverged at iteration 10: d_loss nan, g_loss nan\. No checkpoint"):
+        fit(cfg, InjectNaN(at=8))
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_losses_are_checked_on_log_iterations_only(make_train_cfg, monkeypatch):
+    from ganlab.engine import divergence
+
+    checked = []
+    original = divergence.check_losses
+    monkeypatch.setattr(divergence, "check_losses", lambda trainer, **losses: checked.append(trainer.global_step)
+                        or original(trainer, **losses))
+    fit(make_train_cfg("trainer.max_steps=7", "trainer.log_every_n_steps=3"))
+    assert checked == [3, 6, 7]

@@ -65,3 +65,12 @@ def test_digit_is_for_conditional_gans_only(checkpoint, tmp_path, mnist_dir):
     assert sevens.shape == (6, 1, 28, 28) and not torch.equal(sevens, threes)
     with pytest.raises(ValueError, match="from 0 to 9"):
         generate(cgan, 4, digit=10)
+
+
+def test_a_checkpoint_with_non_finite_weights_is_refused(checkpoint, tmp_path):
+    ckpt = torch.load(checkpoint, weights_only=True)
+    ckpt["state_dict"]["generator.net.0.weight"][0, 0] = float("nan")
+    diverged = tmp_path / "diverged.ckpt"
+    torch.save(ckpt, diverged)
+    with pytest.raises(ValueError, match="holds non-finite weights \\(generator.net.0.weight\\): its training diverged"):
+        load_gan(diverged)

@@ -31,6 +31,12 @@ def load_gan(ckpt_path: str | os.PathLike, device: str | torch.device = "cpu") -
             model = GAN.load_from_checkpoint(path, map_location=device, weights_only=True)
     except (KeyError, TypeError, RuntimeError) as err:
         raise ValueError(f"{ckpt_path} is not a checkpoint of this project's GAN ({type(err).__name__}: {err})") from err
+    broken = [name for name, t in model.state_dict().items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if broken:
+        raise ValueError(
+            f"{ckpt_path} holds non-finite weights ({', '.join(broken[:3])}{', ...' if len(broken) > 3 else ''}): "
+            "its training diverged, and samples from it would be NaN. Use an earlier checkpoint of the run"
+        )
     return model.eval()
 
 

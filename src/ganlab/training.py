@@ -14,13 +14,17 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
 import ganlab.config  # noqa: F401  (registers the resolvers conf/ uses)
+from ganlab.engine.interrupts import Interrupted
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
-    """Trains ``cfg.model`` on ``cfg.data`` and returns the final metrics."""
+    """Trains ``cfg.model`` on ``cfg.data`` and returns the final metrics. Raises ``Interrupted``
+    when Ctrl-C or SIGTERM stopped training early (after a whole iteration, checkpointed)."""
     datamodule, model, trainer = build(cfg)
     log_hyperparameters(trainer, cfg)
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    if model.engine.stopped_by is not None:
+        raise Interrupted(model.engine.stopped_by, trainer.global_step)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     for callback in trainer.callbacks:  # e.g. eval/fid from SampleQualityMetrics
         metrics.update(getattr(callback, "results", {}))

@@ -8,6 +8,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from torchvision.utils import make_grid, save_image
 
 from ganlab.engine import ends_interval
+from ganlab.engine.divergence import check_weights
 
 
 class SampleGrid(L.Callback):
@@ -32,6 +33,7 @@ class SampleGrid(L.Callback):
     def draw(self, trainer: L.Trainer, pl_module, iteration: int) -> Path | None:
         if not trainer.is_global_zero:
             return None
+        check_weights(trainer, pl_module, before="sample grid")
         images = pl_module.sample(pl_module.sample_z)
         nrow = self.nrow or math.isqrt(len(images))  # square by default: 4x4 for the book's GAN, 10x10 for cGAN
         grid = make_grid(images, nrow=nrow, normalize=True, value_range=(-1, 1), pad_value=1.0)

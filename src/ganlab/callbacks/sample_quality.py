@@ -7,6 +7,7 @@ import lightning as L
 
 from ganlab.metrics import SampleQuality, load_evaluator
 from ganlab.engine import ends_interval
+from ganlab.engine.divergence import check_weights
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +63,13 @@ class SampleQualityMetrics(L.Callback):
     def evaluate(self, trainer: L.Trainer, pl_module) -> dict[str, float] | None:
         if not trainer.is_global_zero:
             return None
+        check_weights(trainer, pl_module, before="evaluation")
         start = time.perf_counter()
         labels = pl_module.balanced_labels(self.num_samples)  # None unless G is conditional
         images = pl_module.sample(n=self.num_samples, seed=self.seed, labels=labels)
         try:
             scores = self.quality.score(images, labels)
-        except ValueError as err:  # a diverged generator (NaN) is a result to record, not a crash
+        except ValueError as err:  # samples it cannot score (e.g. an overflow) are a result to record
             log.warning("iteration %d: samples could not be scored: %s", trainer.global_step, err)
             scores = {"fid": float("nan")}
         self.latest = scores

@@ -9,8 +9,9 @@ import torch
 from lightning.pytorch.core.optimizer import LightningOptimizer
 from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 
-from ganlab.engine import cuda_graph, rng
+from ganlab.engine import cuda_graph, divergence, rng
 from ganlab.engine.counting import count_iteration
+from ganlab.engine.interrupts import StopAtIterationEnd
 from ganlab.engine.updates import direct_update, lightning_update, needs_lightning_path
 
 ACCELERATIONS = ("eager", "compile", "cuda_graph")
@@ -22,11 +23,13 @@ class Engine(L.Callback):
     - ``step(optimizer, loss)``: one update, through Lightning or directly (updates.py);
     - ``run_iteration(iteration, *inputs)``: one iteration, eagerly or replayed as a CUDA graph
       (cuda_graph.py), then counted in ``trainer.global_step`` (counting.py);
+    - ``check_losses(**losses)``: stop a diverged run (divergence.py);
     - ``optimizer_options()``: what the optimizers must be built with.
 
     ``acceleration`` is ``eager``, ``compile`` (``torch.compile`` both nets) or ``cuda_graph``
     (GPU: the whole iteration as one CUDA graph). The rest are Lightning hooks: the module hands
-    its engine to the trainer (``configure_callbacks``), which calls them. How updates run is
+    its engine to the trainer (``configure_callbacks``), which calls them; while training, Ctrl-C
+    and SIGTERM stop the run at the end of an iteration (interrupts.py). How updates run is
     decided once per fit, in ``setup``, when the trainer's callbacks, strategy and precision are
     final; until then (``training_step`` called outside a fit) updates take Lightning's path.
     """
@@ -39,6 +42,7 @@ class Engine(L.Callback):
         self.lightning_path = True
         self.graph: cuda_graph.CapturedIteration | None = None
         self.rng_to_restore: dict | None = None
+        self.interrupts = StopAtIterationEnd()
 
     # ----- what the module calls -----
 
@@ -53,6 +57,10 @@ class Engine(L.Callback):
         outputs = self.graph(iteration, *inputs) if self.graph is not None else iteration(*inputs)
         count_iteration(self.module, before)
         return outputs
+
+    def check_losses(self, **losses: torch.Tensor) -> None:
+        """Stops the run (``Diverged``) if a loss is not finite: on log iterations, when they are read anyway."""
+        divergence.check_losses(self.module.trainer, **losses)
 
     def optimizer_options(self) -> dict:
         # a captured iteration needs optimizers that keep their step counters on the device
@@ -81,6 +89,18 @@ class Engine(L.Callback):
         if self.rng_to_restore is not None:
             rng.restore(self.rng_to_restore, trainer)
             self.rng_to_restore = None
+        self.interrupts.install(trainer)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.interrupts.uninstall()
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        self.interrupts.uninstall()
+
+    @property
+    def stopped_by(self) -> int | None:
+        """The signal that stopped the last fit early, or None."""
+        return self.interrupts.received
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
         checkpoint["rng_state"] = rng.capture()

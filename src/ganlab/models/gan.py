@@ -105,6 +105,7 @@ class GAN(L.LightningModule):
             self.generator_ema.update(self.generator)
         # Only on log iterations: reading a value back from the GPU waits for it.
         if is_log_iteration(self.trainer):
+            self.engine.check_losses(d_loss=d_loss, g_loss=g_loss)
             self.log_statistics(d_loss, g_loss, real_logits, fake_logits)
 
     def iteration(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, ...]:

@@ -1,0 +1,43 @@
+"""A run whose losses or weights stop being finite stops, and nothing is written from it.
+
+Checked where values are read anyway or something is about to be written: the losses on log
+iterations (they are read back for logging then), the weights before a checkpoint, a sample grid
+or an evaluation. So a GPU run waits for no extra value between log iterations, and no file holds
+non-finite weights.
+"""
+
+from __future__ import annotations
+
+import math
+
+import lightning as L
+import torch
+
+
+class Diverged(RuntimeError):
+    """Training produced non-finite values; the message says where and what to resume from."""
+
+
+def check_losses(trainer: L.Trainer, **losses: torch.Tensor) -> None:
+    values = {name: float(value) for name, value in losses.items()}
+    if all(math.isfinite(v) for v in values.values()):
+        return
+    shown = ", ".join(f"{name} {value:.4g}" for name, value in values.items())
+    raise Diverged(f"training diverged at iteration {trainer.global_step}: {shown}. {_what_to_do(trainer)}")
+
+
+def check_weights(trainer: L.Trainer, module: torch.nn.Module, before: str) -> None:
+    """Raises ``Diverged`` if any parameter or buffer of ``module`` is not finite (one read)."""
+    tensors = [t for t in (*module.parameters(), *module.buffers()) if t.is_floating_point()]
+    if not tensors or bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all()):
+        return
+    raise Diverged(
+        f"training diverged by iteration {trainer.global_step}: the weights are not finite, so no {before} "
+        f"was written from them. {_what_to_do(trainer)}"
+    )
+
+
+def _what_to_do(trainer: L.Trainer) -> str:
+    checkpoint = getattr(trainer.checkpoint_callback, "last_model_path", "")
+    where = f"The last good checkpoint is {checkpoint}" if checkpoint else "No checkpoint was written before it"
+    return f"{where}. Lower the learning rates (model.optimizer_g.lr, model.optimizer_d.lr) and train again."
