@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 import ganlab.config  # noqa: F401  (registers the resolvers conf/ uses)
 from ganlab.engine.interrupts import Interrupted
+from ganlab.resume import check_resume
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
@@ -71,6 +72,8 @@ def check_config(cfg: DictConfig) -> None:
             f"ckpt_path={ckpt} is not a file. To resume, pass a checkpoint of an earlier run, "
             "e.g. ckpt_path=logs/runs/<run>/checkpoints/last.ckpt"
         )
+    if ckpt:
+        check_resume(cfg)
 
 
 def log_hyperparameters(trainer: L.Trainer, cfg: DictConfig) -> None:

@@ -7,6 +7,9 @@ One file a job:
     cuda_graph.py    the whole iteration as one CUDA graph, and when it can be used
     ema.py           the moving average of G's weights, without host reads
     rng.py           the random state checkpoints carry
+    interrupts.py    Ctrl-C and SIGTERM stop a run at the end of an iteration
+    divergence.py    non-finite losses or weights stop a run; nothing is written from them
+    lean_adam.py     torch's fused Adam with less Python per step (the configs' optimizer)
     private_apis.py  every private torch or Lightning API the project uses, and why
 """
 

@@ -42,6 +42,7 @@ class Engine(L.Callback):
         self.lightning_path = True
         self.graph: cuda_graph.CapturedIteration | None = None
         self.rng_to_restore: dict | None = None
+        self.resumed_hparams: dict | None = None
         self.interrupts = StopAtIterationEnd()
 
     # ----- what the module calls -----
@@ -89,6 +90,9 @@ class Engine(L.Callback):
         if self.rng_to_restore is not None:
             rng.restore(self.rng_to_restore, trainer)
             self.rng_to_restore = None
+        if self.resumed_hparams is not None:
+            apply_changed_optimizer_settings(trainer.optimizers, self.resumed_hparams, pl_module.hparams)
+            self.resumed_hparams = None
         self.interrupts.install(trainer)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -107,3 +111,19 @@ class Engine(L.Callback):
 
     def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
         self.rng_to_restore = checkpoint.get("rng_state")
+        self.resumed_hparams = checkpoint.get("hyper_parameters")
+
+
+# What a resume with resume.allow_changes=true can change in an optimizer Lightning has restored
+OPTIMIZER_SETTINGS = ("lr", "betas", "eps", "weight_decay")
+
+
+def apply_changed_optimizer_settings(optimizers, saved: dict, current) -> None:
+    """Lightning restores each optimizer's param groups, and with them the checkpoint's settings;
+    the settings this run's config changed (ganlab/resume.py allowed it) are set again."""
+    for optimizer, name in zip(optimizers, ("optimizer_g", "optimizer_d"), strict=True):
+        old, new = saved.get(name, {}), current[name]
+        for key in OPTIMIZER_SETTINGS:
+            if key in new and old.get(key) != new[key]:
+                for group in optimizer.param_groups:
+                    group[key] = tuple(new[key]) if isinstance(new[key], (list, tuple)) else new[key]

@@ -1,0 +1,97 @@
+"""What a resume may change: it continues the same experiment, unless the user says otherwise.
+
+A checkpoint holds the model's settings (``hyper_parameters``) and the data's
+(``datamodule_hyper_parameters``). A resume whose config trains something else would otherwise
+be half applied: Lightning restores the optimizer's old learning rate over the new one, while the
+run's records show the new one. So changed settings are refused, listed with both values, unless
+``resume.allow_changes=true``; then they are applied (``Engine`` sets changed optimizer settings
+after Lightning restores the optimizer) and recorded in the resumed run's config.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+# Settings no resume can change: the weights, buffers and random streams in the checkpoint are theirs.
+FIXED = {
+    "model.generator": "the checkpoint's weights are of its generator",
+    "model.discriminator": "the checkpoint's weights are of its discriminator",
+    "model.num_sample_images": "the sample grid's noise is saved in the checkpoint",
+    "model.sample_seed": "the sample grid's noise is saved in the checkpoint",
+    "data.seed": "a resume continues the checkpoint's random streams",
+}
+# How the run executes, not what it trains
+IGNORED = ("model.acceleration", "data.data_dir")
+
+
+def check_resume(cfg: DictConfig) -> None:
+    """Raises ``ValueError`` if ``cfg`` resumes ``cfg.ckpt_path`` with other settings than it was
+    trained with (and ``resume.allow_changes`` is not set), or with fewer iterations than done."""
+    ckpt = torch.load(cfg.ckpt_path, map_location="cpu", weights_only=True, mmap=True)
+    done = int(ckpt.get("global_step", 0))
+    if cfg.trainer.max_steps < done:
+        raise ValueError(
+            f"trainer.max_steps={cfg.trainer.max_steps} is below the {done} iterations ckpt_path={cfg.ckpt_path} "
+            f"has already trained: to train on, give a larger trainer.max_steps"
+        )
+    old = {"model": ckpt.get("hyper_parameters", {}), "data": ckpt.get("datamodule_hyper_parameters", {})}
+    new = {"model": _plain(cfg.model), "data": _plain(cfg.data)}
+    changes = [(key, a, b) for key, a, b in _differences(old, new) if not key.startswith(IGNORED)]
+    if not changes:
+        return
+    fixed = [(key, a, b) for key, a, b in changes if _is_fixed(key, a, b)]
+    if fixed:
+        why = "; ".join(sorted({_why_fixed(key) for key, _, _ in fixed}))
+        raise ValueError(
+            f"ckpt_path={cfg.ckpt_path} cannot be resumed with these settings ({why}):\n{_listing(fixed)}\n"
+            "Start a new run without ckpt_path to train them."
+        )
+    listing = _listing(changes)
+    if not cfg.get("resume", {}).get("allow_changes", False):
+        raise ValueError(
+            f"ckpt_path={cfg.ckpt_path} was trained with other settings; a resume continues the same experiment:\n"
+            f"{listing}\nTo continue it with these changes, add resume.allow_changes=true (they are applied and "
+            "recorded in the run's .hydra/resumed_* config); to train them from scratch, leave out ckpt_path."
+        )
+
+
+# Optimizer options a resume can apply: the class is built from the config, and these are set
+# again after Lightning restores the checkpoint's (engine.apply_changed_optimizer_settings).
+APPLICABLE_OPTIMIZER_KEYS = ("_target_", "lr", "betas", "eps", "weight_decay")
+
+
+def _is_fixed(key: str, old: Any, new: Any) -> bool:
+    if key.startswith(("model.optimizer_g.", "model.optimizer_d.")):
+        return key.split(".")[2] not in APPLICABLE_OPTIMIZER_KEYS
+    if key == "model.ema_decay":
+        return (old is None) != (new is None)
+    return key.startswith(tuple(FIXED))
+
+
+def _why_fixed(key: str) -> str:
+    if key == "model.ema_decay":
+        return "the moving average of G is in the checkpoint or not, and cannot be added or dropped"
+    if key.startswith(("model.optimizer_g.", "model.optimizer_d.")):
+        return "the optimizer's restored state carries its other options"
+    return FIXED[next(prefix for prefix in FIXED if key.startswith(prefix))]
+
+
+def _listing(changes: list[tuple[str, Any, Any]]) -> str:
+    return "\n".join(f"  {key}: {old!r} -> {new!r}" for key, old, new in changes)
+
+
+def _plain(node: Any) -> Any:
+    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+
+
+def _differences(old: Any, new: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
+    """(dotted key, old value, new value) for every key of ``old`` whose value ``new`` changes."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [d for key in old if key in new for d in _differences(old[key], new[key], f"{prefix}{key}.")]
+    if isinstance(old, (list, tuple)) and isinstance(new, (list, tuple)):
+        old, new = list(old), list(new)
+    return [] if old == new else [(prefix.rstrip("."), old, new)]
+

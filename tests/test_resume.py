@@ -1,0 +1,60 @@
+"""A resume continues the same experiment: changed settings are refused, or applied when asked."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hydra.errors import InstantiationException
+
+from ganlab.training import build
+from helpers import fit
+
+
+def test_a_changed_learning_rate_is_refused_with_both_values(make_train_cfg, checkpoint):
+    with pytest.raises(ValueError) as error:
+        build(make_train_cfg(f"ckpt_path={checkpoint}", "model.optimizer_g.lr=5e-4", "data.batch_size=64"))
+    message = str(error.value)
+    assert "a resume continues the same experiment" in message
+    assert "  model.optimizer_g.lr: 0.001 -> 0.0005\n" in message and "  data.batch_size: 128 -> 64\n" in message
+    assert "add resume.allow_changes=true" in message
+
+
+def test_allowed_changes_are_applied(make_train_cfg, checkpoint, tmp_path):
+    model, trainer = fit(make_train_cfg(f"ckpt_path={checkpoint}", "model.optimizer_g.lr=5e-4", "data.batch_size=64",
+                                        "resume.allow_changes=true", "trainer.max_steps=7"))
+    opt_g, opt_d = trainer.optimizers
+    assert [g["lr"] for g in opt_g.param_groups] == [5e-4] and [g["lr"] for g in opt_d.param_groups] == [1e-3]
+    assert int(next(iter(opt_g.state.values()))["step"]) == 7, "Adam's state still comes from the checkpoint"
+    saved = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert saved["hyper_parameters"]["optimizer_g"]["lr"] == 5e-4
+    assert saved["datamodule_hyper_parameters"]["batch_size"] == 64
+
+    unchanged, _ = fit(make_train_cfg(f"ckpt_path={checkpoint}", "trainer.max_steps=7", "data.batch_size=64",
+                                      "resume.allow_changes=true", output_dir=tmp_path / "unchanged"))
+    changed_g, same_g = model.generator.state_dict(), unchanged.generator.state_dict()
+    assert any(not torch.equal(changed_g[k], same_g[k]) for k in changed_g), "the new lr must change the updates"
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("model.generator.hidden=64", "model.generator.hidden: 128 -> 64"),
+        ("seed=7", "data.seed: 42 -> 7"),
+        ("model.ema_decay=0.99", "model.ema_decay: None -> 0.99"),
+        ("model.optimizer_d.fused=false", "model.optimizer_d.fused: True -> False"),
+    ],
+)
+def test_what_cannot_carry_over_is_refused_even_when_changes_are_allowed(make_train_cfg, checkpoint, override, key):
+    with pytest.raises((ValueError, InstantiationException), match="cannot be resumed with these settings") as error:
+        build(make_train_cfg(f"ckpt_path={checkpoint}", override, "resume.allow_changes=true"))
+    assert f"  {key}\n" in str(error.value)
+
+
+def test_fewer_iterations_than_the_checkpoint_has_is_an_error(make_train_cfg, checkpoint):
+    with pytest.raises(ValueError, match="trainer.max_steps=3 is below the 5 iterations .* give a larger"):
+        build(make_train_cfg(f"ckpt_path={checkpoint}", "trainer.max_steps=3"))
+
+
+def test_how_a_run_executes_may_change(make_train_cfg, checkpoint):
+    _, trainer = fit(make_train_cfg(f"ckpt_path={checkpoint}", "model.acceleration=compile", "trainer.max_steps=5"))
+    assert trainer.global_step == 5
