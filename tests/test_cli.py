@@ -54,10 +54,8 @@ def test_resume_continues_the_same_run_and_its_curves(tmp_path, mnist_dir):
     assert steps == [1, 2, 3, 4, 5, 6]
 
 
-def test_generate_writes_a_grid_and_raw_samples(tmp_path, mnist_dir):
-    run("train.py", "trainer.max_steps=2", *FAST, f"paths.log_dir={tmp_path}", f"paths.data_dir={mnist_dir}")
-    (run_dir,) = (tmp_path / "runs").iterdir()
-    ckpt = run_dir / "checkpoints" / "last.ckpt"
+def test_generate_writes_a_grid_and_raw_samples(tmp_path, checkpoint):
+    ckpt = checkpoint
     run("generate.py", f"ckpt_path={ckpt}", "n=64", f"out={tmp_path / 'grid.png'}")
     run("generate.py", f"ckpt_path={ckpt}", "n=100", f"out={tmp_path / 'samples.npy'}")
     assert (tmp_path / "grid.png").stat().st_size > 1000

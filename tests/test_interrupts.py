@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers import ROOT, scalars
+from ganlab.training import train
+from helpers import ROOT, compose_config, scalars
 
 ITERATIONS = 150
 FAST = ["trainer.accelerator=cpu", "callbacks.progress_bar=null", "trainer.enable_progress_bar=false",
@@ -53,9 +54,10 @@ def assert_same_state(a: dict, b: dict) -> None:
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory, mnist_dir) -> Path:
+    """The same run uninterrupted, in-process (the same computation, without a second start-up)."""
     run_dir = tmp_path_factory.mktemp("uninterrupted")
-    subprocess.run(command(run_dir, mnist_dir, "checkpoint_interval=10"), cwd=ROOT, check=True,
-                   capture_output=True, timeout=300)
+    train(compose_config("train", [*FAST, f"paths.data_dir={mnist_dir}", f"paths.output_dir={run_dir}",
+                                   f"paths.log_dir={run_dir}", "checkpoint_interval=10"]))
     return run_dir
 
 

@@ -1,0 +1,54 @@
+"""Checkpoint files: written whole or not at all, one last.ckpt, no -v1 copies."""
+
+from __future__ import annotations
+
+import errno
+import shutil
+
+import pytest
+import torch
+
+from ganlab.engine import checkpoint_io
+from ganlab.engine.checkpoint_io import AtomicCheckpointIO
+from helpers import fit
+
+
+def test_a_full_disk_leaves_the_old_checkpoint_whole(tmp_path, monkeypatch):
+    path = tmp_path / "last.ckpt"
+    AtomicCheckpointIO().save_checkpoint({"global_step": 3, "weights": torch.arange(1000.0)}, path)
+    real_save = torch.save
+
+    def save_half_then_fail(obj, file):
+        real_save({"global_step": 6, "weights": torch.arange(1000.0)}, file)
+        file.truncate(100)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoint_io.torch, "save", save_half_then_fail)
+    with pytest.raises(OSError, match="No space left"):
+        AtomicCheckpointIO().save_checkpoint({"global_step": 6}, path)
+    assert torch.load(path, weights_only=True)["global_step"] == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"], "no partial file is left behind"
+
+
+def test_runs_write_through_it(make_train_cfg, tmp_path, monkeypatch):
+    written = []
+    original = AtomicCheckpointIO.save_checkpoint
+
+    def recording(self, checkpoint, path, *args, **kwargs):
+        written.append(str(path).rsplit("/", 1)[-1])
+        return original(self, checkpoint, path, *args, **kwargs)
+
+    monkeypatch.setattr(AtomicCheckpointIO, "save_checkpoint", recording)
+    fit(make_train_cfg("trainer.max_steps=7"))
+    assert sorted(set(written)) == ["iter_000005.ckpt", "last.ckpt"]
+
+
+def test_a_resume_in_a_copied_run_folder_keeps_one_last_checkpoint(make_train_cfg, tmp_path):
+    first = tmp_path / "first"
+    fit(make_train_cfg("trainer.max_steps=6", "checkpoint_interval=3", output_dir=first))
+    copy = tmp_path / "copy"
+    shutil.copytree(first, copy)
+    fit(make_train_cfg("trainer.max_steps=9", "checkpoint_interval=3",
+                       f"ckpt_path={copy / 'checkpoints' / 'iter_000003.ckpt'}", output_dir=copy))
+    steps = {p.name: torch.load(p, weights_only=True)["global_step"] for p in (copy / "checkpoints").iterdir()}
+    assert steps == {"iter_000003.ckpt": 3, "iter_000006.ckpt": 6, "iter_000009.ckpt": 9, "last.ckpt": 9}
