@@ -13,12 +13,14 @@ import torch
 from omegaconf import DictConfig
 
 import ganlab.config  # noqa: F401  (registers the resolvers conf/ uses)
+from ganlab.errors import one_line_errors
 from ganlab.evaluation import default_report_path, evaluate, format_table, write_report
 
 log = logging.getLogger(__name__)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
+@one_line_errors
 def main(cfg: DictConfig) -> None:
     device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     report = evaluate(

@@ -11,13 +11,16 @@ import hydra
 import torch
 from omegaconf import DictConfig
 
-from ganlab.generation import generate, load_gan, write_images
+from ganlab.errors import one_line_errors
+from ganlab.generation import check_request, generate, load_gan, write_images
 
 log = logging.getLogger(__name__)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="generate")
+@one_line_errors
 def main(cfg: DictConfig) -> None:
+    check_request(cfg.n, cfg.digit, cfg.out)  # before the checkpoint is loaded
     device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     model = load_gan(cfg.ckpt_path, device)
     images = generate(model, cfg.n, seed=cfg.seed, batch_size=cfg.batch_size, digit=cfg.digit)

@@ -16,12 +16,14 @@ from omegaconf import DictConfig
 
 from ganlab.engine.divergence import Diverged
 from ganlab.engine.interrupts import Interrupted
+from ganlab.errors import one_line_errors
 from ganlab.training import train
 
 log = logging.getLogger(__name__)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+@one_line_errors
 def main(cfg: DictConfig) -> float | None:
     try:
         metrics = train(cfg)

@@ -77,3 +77,12 @@ def test_a_diverging_run_says_so_in_one_line_and_exits_1(tmp_path, mnist_dir):
     assert "Traceback" not in output
     (run_dir,) = (tmp_path / "runs").iterdir()
     assert not list(run_dir.glob("checkpoints/*.ckpt")), "nothing was saved from the diverged weights"
+
+
+def test_bad_input_gets_one_line_and_exit_1(tmp_path, checkpoint):
+    result = subprocess.run([sys.executable, str(ROOT / "src" / "generate.py"), f"ckpt_path={checkpoint}", "n=abc"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=300)
+    output = (result.stdout + result.stderr).strip()
+    assert result.returncode == 1
+    assert output.endswith("n='abc': ask for a positive whole number of images, e.g. n=64") and "Traceback" not in output
+    assert len(output.splitlines()) == 1, output

@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from ganlab.generation import generate, load_gan, write_images
+from ganlab.generation import check_request, generate, load_gan, write_images
 from ganlab.training import train
 from helpers import compose_config
 
@@ -49,7 +49,7 @@ def test_bad_requests_are_explained(checkpoint, tmp_path):
     torch.save({"state_dict": {}}, other)
     with pytest.raises(ValueError, match="not a checkpoint of this project's GAN"):
         load_gan(other)
-    with pytest.raises(ValueError, match="at least one"):
+    with pytest.raises(ValueError, match="positive whole number of images"):
         generate(load_gan(checkpoint), 0)
 
 
@@ -74,3 +74,21 @@ def test_a_checkpoint_with_non_finite_weights_is_refused(checkpoint, tmp_path):
     torch.save(ckpt, diverged)
     with pytest.raises(ValueError, match="holds non-finite weights \\(generator.net.0.weight\\): its training diverged"):
         load_gan(diverged)
+
+
+@pytest.mark.parametrize(
+    "n, digit, out, match",
+    [
+        ("abc", None, "a.png", "n='abc': ask for a positive whole number of images"),
+        (0, None, "a.png", "n=0: ask for a positive whole number"),
+        (-3, None, "a.npy", "n=-3: ask for a positive whole number"),
+        (8, "seven", "a.png", "digit='seven': give a digit as a number from 0 to 9"),
+        (8, 3.5, "a.png", "digit=3.5: give a digit as a number"),
+        (8, None, "a.txt", r"out=a.txt: end it in \.png .* or \.npy"),
+        (20_000, None, "a.png", "too many for one grid image"),
+    ],
+)
+def test_requests_are_checked_before_the_checkpoint_is_loaded(n, digit, out, match):
+    with pytest.raises(ValueError, match=match):
+        check_request(n, digit, out)
+    check_request(8, 7, "a.png")  # and a good one passes

@@ -3,17 +3,19 @@ resumes exactly, and an exit code that says the run was interrupted."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
 
 from ganlab.training import train
-from helpers import ROOT, compose_config, scalars
+from helpers import ROOT, compose_config, fit, scalars
 
 ITERATIONS = 150
 FAST = ["trainer.accelerator=cpu", "callbacks.progress_bar=null", "trainer.enable_progress_bar=false",
@@ -26,13 +28,14 @@ def command(run_dir: Path, mnist_dir: Path, *overrides: str) -> list[str]:
             f"hydra.run.dir={run_dir}", *overrides]
 
 
-def interrupted_run(run_dir: Path, mnist_dir: Path, signum: int, after: Path) -> subprocess.CompletedProcess:
-    """Starts a run and sends ``signum`` once ``after`` exists."""
+def interrupted_run(run_dir: Path, mnist_dir: Path, signum: int, after: Path, delay: float) -> subprocess.CompletedProcess:
+    """Starts a run and sends ``signum`` ``delay`` seconds after ``after`` exists."""
     process = subprocess.Popen(command(run_dir, mnist_dir, "checkpoint_interval=10"), cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not after.exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
+    time.sleep(delay)
     process.send_signal(signum)
     stdout, stderr = process.communicate(timeout=120)
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
@@ -61,9 +64,9 @@ def uninterrupted(tmp_path_factory, mnist_dir) -> Path:
     return run_dir
 
 
-def interrupt_and_resume(tmp_path, mnist_dir, uninterrupted, signum, after_checkpoint):
+def interrupt_and_resume(tmp_path, mnist_dir, uninterrupted, signum, after_checkpoint, delay=0.0):
     run_dir = tmp_path / "run"
-    stopped = interrupted_run(run_dir, mnist_dir, signum, run_dir / "checkpoints" / after_checkpoint)
+    stopped = interrupted_run(run_dir, mnist_dir, signum, run_dir / "checkpoints" / after_checkpoint, delay)
     assert stopped.returncode == 128 + signum, stopped.stderr[-3000:]
     name = signal.Signals(signum).name
     assert f"{name} stopped training after iteration" in stopped.stderr + stopped.stdout
@@ -77,7 +80,12 @@ def interrupt_and_resume(tmp_path, mnist_dir, uninterrupted, signum, after_check
                              cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert_same_state(final_state(run_dir), final_state(uninterrupted))
-    assert scalars(run_dir, "d_loss") == scalars(uninterrupted, "d_loss"), "TensorBoard shows the same curve"
+    losses = scalars(run_dir, "d_loss")
+    assert losses == scalars(uninterrupted, "d_loss"), "TensorBoard shows the same curve"
+    g_loss = scalars(run_dir, "g_loss")[-1][1]
+    print(f"{name} {delay} s after {after_checkpoint} existed: exit {stopped.returncode}, stopped after iteration "
+          f"{state['step']}; resumed to {ITERATIONS}: d_loss {losses[-1][1]:.6f}, g_loss {g_loss:.6f}, "
+          "weights, Adam state and TensorBoard curve equal to the uninterrupted run's")
     return state["step"]
 
 
@@ -87,6 +95,35 @@ def test_sigterm_stops_after_an_iteration_exits_143_and_resumes_exactly(tmp_path
 
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-@pytest.mark.parametrize("after_checkpoint", ["iter_000010.ckpt", "iter_000050.ckpt", "iter_000100.ckpt"])
-def test_interrupts_at_several_points_resume_exactly(tmp_path, mnist_dir, uninterrupted, signum, after_checkpoint):
-    interrupt_and_resume(tmp_path, mnist_dir, uninterrupted, signum, after_checkpoint)
+@pytest.mark.parametrize("after_checkpoint, delay", [("iter_000010.ckpt", 0.0), ("iter_000050.ckpt", 0.0173),
+                                                     ("iter_000100.ckpt", 0.2)])
+def test_interrupts_at_several_points_resume_exactly(tmp_path, mnist_dir, uninterrupted, signum, after_checkpoint,
+                                                     delay):
+    interrupt_and_resume(tmp_path, mnist_dir, uninterrupted, signum, after_checkpoint, delay)
+
+
+class SignalBetweenTheDiscriminatorsUpdates(L.Callback):
+    """Sends the process ``signum`` between D's real and fake update of iteration ``at``."""
+
+    def __init__(self, signum: int, at: int):
+        self.signum, self.at, self.updates = signum, at, 0
+
+    def on_train_start(self, trainer, pl_module):
+        _, opt_d = trainer.optimizers
+
+        def after_d_step(*_):
+            self.updates += 1
+            if self.updates == 2 * self.at - 1:  # the real-batch update of iteration `at`
+                os.kill(os.getpid(), self.signum)
+
+        opt_d.register_step_post_hook(after_d_step)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_in_the_middle_of_an_iteration_lets_it_finish(make_train_cfg, signum):
+    model, trainer = fit(make_train_cfg("trainer.max_steps=20"), SignalBetweenTheDiscriminatorsUpdates(signum, at=5))
+    assert model.engine.stopped_by == signum and trainer.global_step == 5
+    opt_g, opt_d = trainer.optimizers
+    adam_steps = [int(next(iter(opt.state.values()))["step"]) for opt in (opt_g, opt_d)]
+    assert adam_steps == [5, 10], "iteration 5 ended with its fake-batch update and G's"
+    assert signal.getsignal(signum) in (signal.default_int_handler, signal.SIG_DFL), "handlers restored"

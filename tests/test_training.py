@@ -343,3 +343,8 @@ def test_an_unknown_acceleration_is_refused(make_train_cfg):
     with pytest.raises((ValueError, InstantiationException), match="model.acceleration='fast': use one of eager, "
                        "compile, cuda_graph"):
         build(make_train_cfg("model.acceleration=fast"))
+
+
+def test_logging_every_zero_iterations_is_refused(make_train_cfg):
+    with pytest.raises(ValueError, match="trainer.log_every_n_steps=0: log every 1 or more iterations"):
+        build(make_train_cfg("trainer.log_every_n_steps=0"))

@@ -40,13 +40,35 @@ def load_gan(ckpt_path: str | os.PathLike, device: str | torch.device = "cpu") -
     return model.eval()
 
 
+def check_request(n, digit, out) -> None:
+    """What can be checked before a checkpoint is loaded: ``n``, ``digit`` and ``out``."""
+    if not _is_whole(n) or n < 1:
+        raise ValueError(f"n={n!r}: ask for a positive whole number of images, e.g. n=64")
+    if digit is not None and not _is_whole(digit):
+        raise ValueError(f"digit={digit!r}: give a digit as a number from 0 to 9, e.g. digit=7")
+    _check_out(out, n)
+
+
+def _check_out(out, n: int) -> str:
+    suffix = Path(str(out)).suffix.lower()
+    if suffix not in GRID_SUFFIXES + (".npy",):
+        raise ValueError(f"out={out}: end it in .png (a grid of images) or .npy (the raw samples)")
+    if suffix in GRID_SUFFIXES and n > MAX_GRID_IMAGES:
+        raise ValueError(f"n={n} is too many for one grid image; use out=<name>.npy for the raw samples")
+    return suffix
+
+
+def _is_whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def generate(model: GAN, n: int, seed: int = 0, batch_size: int = 1000, digit: int | None = None) -> torch.Tensor:
     """``n`` images [n, 1, 28, 28] in [-1, 1], on the CPU; the same seed gives the same images.
 
     A conditional GAN draws ``digit`` (0-9), or all ten digits in equal shares when it is None.
     """
-    if n < 1:
-        raise ValueError(f"n={n}: ask for at least one image")
+    if not _is_whole(n) or n < 1:
+        raise ValueError(f"n={n!r}: ask for a positive whole number of images, e.g. n=64")
     labels = None
     if digit is not None:
         if not model.num_classes:
@@ -63,11 +85,7 @@ def write_images(images: torch.Tensor, out: str | os.PathLike, nrow: int | None 
     Written under a temporary name and renamed, so a failure never leaves a half-written file.
     """
     out = Path(out)
-    suffix = out.suffix.lower()
-    if suffix not in GRID_SUFFIXES + (".npy",):
-        raise ValueError(f"out={out}: end it in .png (a grid of images) or .npy (the raw samples)")
-    if suffix in GRID_SUFFIXES and len(images) > MAX_GRID_IMAGES:
-        raise ValueError(f"n={len(images)} is too many for one grid image; use out=<name>.npy for the raw samples")
+    suffix = _check_out(out, len(images))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.partial{suffix}")
     try:

@@ -66,6 +66,9 @@ def check_config(cfg: DictConfig) -> None:
     max_steps = cfg.trainer.get("max_steps", -1)
     if not isinstance(max_steps, int) or max_steps < 1:
         raise ValueError(f"trainer.max_steps={max_steps}: give the number of training iterations, e.g. 20000")
+    every = cfg.trainer.get("log_every_n_steps", 50)
+    if not isinstance(every, int) or every < 1:
+        raise ValueError(f"trainer.log_every_n_steps={every}: log every 1 or more iterations, e.g. 50")
     ckpt = cfg.get("ckpt_path")
     if ckpt and not Path(ckpt).is_file():
         raise FileNotFoundError(
