@@ -9,6 +9,7 @@ One file a job:
     rng.py           the random state checkpoints carry
     interrupts.py    Ctrl-C and SIGTERM stop a run at the end of an iteration
     divergence.py    non-finite losses or weights stop a run; nothing is written from them
+    checkpoint_io.py checkpoint files written whole or not at all
     lean_adam.py     torch's fused Adam with less Python per step (the configs' optimizer)
     private_apis.py  every private torch or Lightning API the project uses, and why
 """
