@@ -15,6 +15,8 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from ganlab.engine.engine import OPTIMIZER_SETTINGS
+
 # Settings no resume can change: the weights, buffers and random streams in the checkpoint are theirs.
 FIXED = {
     "model.generator": "the checkpoint's weights are of its generator",
@@ -58,9 +60,9 @@ def check_resume(cfg: DictConfig) -> None:
         )
 
 
-# Optimizer options a resume can apply: the class is built from the config, and these are set
-# again after Lightning restores the checkpoint's (engine.apply_changed_optimizer_settings).
-APPLICABLE_OPTIMIZER_KEYS = ("_target_", "lr", "betas", "eps", "weight_decay")
+# Optimizer options a resume can apply: the class is built from the config, and the settings are
+# set again after Lightning restores the checkpoint's (engine.apply_changed_optimizer_settings).
+APPLICABLE_OPTIMIZER_KEYS = ("_target_", *OPTIMIZER_SETTINGS)
 
 
 def _is_fixed(key: str, old: Any, new: Any) -> bool:

@@ -31,7 +31,7 @@ class Engine(L.Callback):
     its engine to the trainer (``configure_callbacks``), which calls them; while training, Ctrl-C
     and SIGTERM stop the run at the end of an iteration (interrupts.py). How updates run is
     decided once per fit, in ``setup``, when the trainer's callbacks, strategy and precision are
-    final; until then (``training_step`` called outside a fit) updates take Lightning's path.
+    final.
     """
 
     def __init__(self, acceleration: str = "eager"):
