@@ -19,7 +19,7 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
         ["model=mlp"],
         ["model=dcgan", "trainer.precision=bf16-mixed"],
         ["experiment=best"],  # cGAN, EMA
-        ["model=dcgan", "loss=wgan_gp"],  # critic steps, double backward
+        ["experiment=wgan_gp"],  # critic steps, double backward
     ],
     ids=["mlp", "dcgan-bf16", "best", "wgan_gp"],
 )
