@@ -9,12 +9,12 @@ Prints a table next to the real-data floor and writes the JSON beside the checkp
 import logging
 
 import hydra
-import torch
 from omegaconf import DictConfig
 
 import ganlab.config  # noqa: F401  (registers the resolvers conf/ uses)
 from ganlab.errors import one_line_errors
 from ganlab.evaluation import default_report_path, evaluate, format_table, write_report
+from ganlab.generation import pick_device
 
 log = logging.getLogger(__name__)
 
@@ -22,9 +22,8 @@ log = logging.getLogger(__name__)
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
 @one_line_errors
 def main(cfg: DictConfig) -> None:
-    device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     report = evaluate(
-        cfg.paths.data_dir, cfg.ckpt_path, cfg.samples, cfg.num_samples, cfg.seed, device, cfg.floor,
+        cfg.paths.data_dir, cfg.ckpt_path, cfg.samples, cfg.num_samples, cfg.seed, pick_device(cfg.device), cfg.floor,
         cfg.min_evaluator_accuracy,
     )
     path = write_report(report, cfg.out or default_report_path(cfg.ckpt_path, cfg.samples))

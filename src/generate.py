@@ -8,11 +8,10 @@
 import logging
 
 import hydra
-import torch
 from omegaconf import DictConfig
 
 from ganlab.errors import one_line_errors
-from ganlab.generation import check_request, generate, load_gan, write_images
+from ganlab.generation import check_request, generate, load_gan, pick_device, stream_npy, write_images
 
 log = logging.getLogger(__name__)
 
@@ -21,11 +20,13 @@ log = logging.getLogger(__name__)
 @one_line_errors
 def main(cfg: DictConfig) -> None:
     check_request(cfg.n, cfg.digit, cfg.out)  # before the checkpoint is loaded
-    device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-    model = load_gan(cfg.ckpt_path, device)
-    images = generate(model, cfg.n, seed=cfg.seed, batch_size=cfg.batch_size, digit=cfg.digit)
-    path = write_images(images, cfg.out, nrow=cfg.nrow)
-    log.info("wrote %d images to %s", len(images), path)
+    model = load_gan(cfg.ckpt_path, pick_device(cfg.device))
+    if str(cfg.out).lower().endswith(".npy"):  # any n: written to disk batch by batch
+        path = stream_npy(model, cfg.n, cfg.out, seed=cfg.seed, batch_size=cfg.batch_size, digit=cfg.digit)
+    else:
+        path = write_images(generate(model, cfg.n, seed=cfg.seed, batch_size=cfg.batch_size, digit=cfg.digit),
+                            cfg.out, nrow=cfg.nrow)
+    log.info("wrote %d images to %s", cfg.n, path)
 
 
 if __name__ == "__main__":

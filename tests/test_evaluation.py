@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from conftest import QUICK_MIN_ACCURACY
-from ganlab.evaluation import default_report_path, evaluate, format_table, write_report
+from ganlab.evaluation import default_report_path, evaluate, format_table, load_samples, write_report
+from ganlab.generation import pick_device
 from ganlab.metrics import real_training_images
 from helpers import ROOT
 
@@ -66,3 +67,42 @@ def test_command_prints_the_table_and_writes_json(quick_evaluator_dir, tmp_path)
     report = json.loads((tmp_path / "s.metrics.json").read_text())
     assert set(report) >= {"samples", "num_samples", "evaluator", "metrics", "real_floor"}
     assert torch.isfinite(torch.tensor(report["metrics"]["fid"]))
+
+
+@pytest.mark.parametrize(
+    "array, match",
+    [
+        (np.float32(0.5), r"shape \[\]; give \[N, 28, 28\] images"),
+        (np.zeros((0, 28, 28), np.float32), r"shape \[0, 28, 28\]"),
+        (np.zeros((28, 28, 100), np.float32), r"shape \[28, 28, 100\].*np.moveaxis"),
+        ("not an array", "is not an .npy array file"),
+    ],
+    ids=["0-d", "empty", "channels last", "text named .npy"],
+)
+def test_sample_files_that_are_not_images_are_refused(tmp_path, array, match):
+    path = tmp_path / "s.npy"
+    if isinstance(array, str):
+        path.write_text(array)
+    else:
+        np.save(path, array)
+    with pytest.raises(ValueError, match=match):
+        load_samples(path, 10)
+
+
+def test_samples_in_zero_one_are_scored_with_a_warning(tmp_path, caplog):
+    np.save(tmp_path / "s.npy", np.random.default_rng(0).random((20, 28, 28), dtype=np.float32))
+    assert load_samples(tmp_path / "s.npy", 20).shape == (20, 28, 28)
+    assert "lies in [0, 1]; this project's images are in [-1, 1]" in caplog.text
+
+
+@pytest.mark.parametrize("num_samples", [0, -5, "many"])
+def test_num_samples_must_be_a_positive_number(num_samples, tmp_path):
+    with pytest.raises(ValueError, match=f"num_samples={num_samples!r}: score a positive whole number"):
+        evaluate(tmp_path, samples=tmp_path / "s.npy", num_samples=num_samples)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a CUDA GPU")
+def test_cuda_without_a_gpu_is_one_clear_error():
+    with pytest.raises(ValueError, match="device=cuda: no CUDA GPU is visible here; use device=cpu"):
+        pick_device("cuda")
+    assert pick_device("auto") == "cpu"

@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from ganlab.generation import check_request, generate, load_gan, write_images
+from ganlab.generation import check_request, generate, load_gan, stream_npy, write_images
 from ganlab.training import train
 from helpers import compose_config
 
@@ -63,6 +63,9 @@ def test_digit_is_for_conditional_gans_only(checkpoint, tmp_path, mnist_dir):
     cgan = load_gan(out / "checkpoints" / "last.ckpt")
     sevens, threes = generate(cgan, 6, seed=1, digit=7), generate(cgan, 6, seed=1, digit=3)
     assert sevens.shape == (6, 1, 28, 28) and not torch.equal(sevens, threes)
+    # streamed in batches of 7, the ten digits still come in generate's balanced order
+    streamed = np.load(stream_npy(cgan, 30, tmp_path / "c.npy", seed=1, batch_size=7))
+    assert np.array_equal(streamed, generate(cgan, 30, seed=1).squeeze(1).numpy())
     with pytest.raises(ValueError, match="from 0 to 9"):
         generate(cgan, 4, digit=10)
 
@@ -92,3 +95,12 @@ def test_requests_are_checked_before_the_checkpoint_is_loaded(n, digit, out, mat
     with pytest.raises(ValueError, match=match):
         check_request(n, digit, out)
     check_request(8, 7, "a.png")  # and a good one passes
+
+
+def test_npy_is_streamed_to_disk_with_the_same_images(checkpoint, tmp_path):
+    model = load_gan(checkpoint)
+    path = stream_npy(model, 2500, tmp_path / "s.npy", seed=4, batch_size=1000)
+    streamed = np.load(path)
+    assert streamed.shape == (2500, 28, 28) and streamed.dtype == np.float32
+    assert np.array_equal(streamed, generate(model, 2500, seed=4).squeeze(1).numpy())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.npy"], "no temporary file left behind"

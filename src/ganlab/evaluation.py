@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,8 @@ import torch
 
 from ganlab.generation import generate, load_gan
 from ganlab.metrics import SampleQuality, load_evaluator
+
+log = logging.getLogger(__name__)
 
 # The order of the printed table; class shares follow.
 TABLE = ("fid", "classifier_score", "precision", "recall", "min_class_share", "class_kl")
@@ -31,8 +34,8 @@ def evaluate(
     the same metrics for as many real training images (the floor) when ``floor``."""
     if (ckpt_path is None) == (samples is None):
         raise ValueError("give exactly one of ckpt_path=<checkpoint> or samples=<file.npy>")
-    evaluator, meta = load_evaluator(data_dir, device=device, min_accuracy=min_evaluator_accuracy)
-    quality = SampleQuality.for_mnist(data_dir, evaluator=evaluator)
+    if not isinstance(num_samples, int) or isinstance(num_samples, bool) or num_samples < 1:
+        raise ValueError(f"num_samples={num_samples!r}: score a positive whole number of samples, e.g. 10000")
     labels = None
     if ckpt_path is not None:
         model = load_gan(ckpt_path, device)
@@ -42,6 +45,8 @@ def evaluate(
     else:
         images = load_samples(samples, num_samples)
         source = {"samples": str(samples)}
+    evaluator, meta = load_evaluator(data_dir, device=device, min_accuracy=min_evaluator_accuracy)
+    quality = SampleQuality.for_mnist(data_dir, evaluator=evaluator)
     report = {
         **source,
         "num_samples": len(images),
@@ -61,15 +66,24 @@ def load_samples(path: str | os.PathLike, num_samples: int) -> torch.Tensor:
         raise FileNotFoundError(f"samples={path} is not a file; give an .npy of [N, 28, 28] floats in [-1, 1]")
     try:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
-    except ValueError as err:
-        raise ValueError(f"{path} is not a plain .npy array ({err})") from err
+    except (ValueError, OSError) as err:
+        raise ValueError(f"samples={path} is not an .npy array file ({err})") from err
+    if array.ndim != 3 or array.shape[1:] != (28, 28) or len(array) == 0:
+        raise ValueError(
+            f"samples={path} holds an array of shape {list(array.shape)}; give [N, 28, 28] images, N >= 1 "
+            "(e.g. np.moveaxis(a, -1, 0) for [28, 28, N])"
+        )
     if len(array) < num_samples:
         raise ValueError(
             f"{path} holds {len(array)} samples; the metrics use num_samples={num_samples} because FID depends on "
             f"the sample size. Give more samples, or num_samples={len(array)} (then compare only with scores of "
             f"{len(array)} samples)."
         )
-    return torch.from_numpy(np.array(array[:num_samples], dtype=np.float32))
+    images = torch.from_numpy(np.array(array[:num_samples], dtype=np.float32))
+    if images.min() >= 0 and images.max() <= 1:
+        log.warning("samples=%s lies in [0, 1]; this project's images are in [-1, 1] (x * 2 - 1 converts them), "
+                    "and its scores are measured on that scale", path)
+    return images
 
 
 def default_report_path(ckpt_path: str | os.PathLike | None, samples: str | os.PathLike | None) -> Path:

@@ -16,6 +16,15 @@ GRID_SUFFIXES = (".png", ".jpg", ".jpeg")
 MAX_GRID_IMAGES = 10_000  # beyond this a grid is an unreadable multi-megapixel image
 
 
+def pick_device(device: str) -> str:
+    """``auto``: a CUDA GPU if there is one, else the CPU; ``cuda`` only where there is one."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device={device}: no CUDA GPU is visible here; use device=cpu (or device=auto)")
+    return device
+
+
 def load_gan(ckpt_path: str | os.PathLike, device: str | torch.device = "cpu") -> GAN:
     """Rebuilds the module from a training checkpoint (the nets' configs travel inside it)."""
     path = Path(ckpt_path)
@@ -69,14 +78,45 @@ def generate(model: GAN, n: int, seed: int = 0, batch_size: int = 1000, digit: i
     """
     if not _is_whole(n) or n < 1:
         raise ValueError(f"n={n!r}: ask for a positive whole number of images, e.g. n=64")
-    labels = None
-    if digit is not None:
-        if not model.num_classes:
-            raise ValueError(f"digit={digit}: this checkpoint's GAN is not conditional (train with model=cgan)")
-        if not 0 <= digit < model.num_classes:
-            raise ValueError(f"digit={digit}: ask for a digit from 0 to {model.num_classes - 1}")
-        labels = torch.full((n,), digit, dtype=torch.long)
-    return model.sample(n=n, seed=seed, labels=labels, batch_size=batch_size).float().cpu()
+    return model.sample(n=n, seed=seed, labels=_labels(model, n, digit), batch_size=batch_size).float().cpu()
+
+
+def stream_npy(model: GAN, n: int, out: str | os.PathLike, seed: int = 0, batch_size: int = 1000,
+               digit: int | None = None) -> Path:
+    """``write_images(generate(model, n, ...), out)`` for an .npy, written batch by batch into the
+    file: memory holds one batch of images (and the noise, an eighth of their size), so any ``n``
+    that fits on disk works. The same images as ``generate``; written under a temporary name."""
+    out = Path(out)
+    if _check_out(out, n) != ".npy":
+        raise ValueError(f"out={out}: stream_npy writes .npy files")
+    labels = _labels(model, n, digit)
+    if labels is None and model.num_classes:
+        labels = model.balanced_labels(n)  # as sample() draws them for the whole n
+    rng = torch.Generator(device=model.device).manual_seed(seed)
+    z = torch.randn(n, model.z_dim, generator=rng, device=model.device)  # as sample() draws it
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.partial.npy")
+    try:
+        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, 28, 28))
+        for i in range(0, n, batch_size):
+            batch = model.sample(z[i : i + batch_size], labels=None if labels is None else labels[i : i + batch_size])
+            array[i : i + len(batch)] = batch.squeeze(1).float().cpu().numpy()
+        array.flush()
+        del array
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+def _labels(model: GAN, n: int, digit: int | None) -> torch.Tensor | None:
+    if digit is None:
+        return None
+    if not model.num_classes:
+        raise ValueError(f"digit={digit}: this checkpoint's GAN is not conditional (train with model=cgan)")
+    if not 0 <= digit < model.num_classes:
+        raise ValueError(f"digit={digit}: ask for a digit from 0 to {model.num_classes - 1}")
+    return torch.full((n,), digit, dtype=torch.long)
 
 
 def write_images(images: torch.Tensor, out: str | os.PathLike, nrow: int | None = None) -> Path:
