@@ -65,7 +65,7 @@ def test_digit_is_for_conditional_gans_only(checkpoint, tmp_path, mnist_dir):
     assert sevens.shape == (6, 1, 28, 28) and not torch.equal(sevens, threes)
     # streamed in batches of 7, the ten digits still come in generate's balanced order
     streamed = np.load(stream_npy(cgan, 30, tmp_path / "c.npy", seed=1, batch_size=7))
-    assert np.array_equal(streamed, generate(cgan, 30, seed=1).squeeze(1).numpy())
+    assert np.array_equal(streamed, generate(cgan, 30, seed=1, batch_size=7).squeeze(1).numpy())
     with pytest.raises(ValueError, match="from 0 to 9"):
         generate(cgan, 4, digit=10)
 
