@@ -7,6 +7,7 @@ Examples:
 """
 
 import logging
+import shutil
 from pathlib import Path
 
 import hydra
@@ -16,10 +17,16 @@ from omegaconf import DictConfig
 
 from ganlab.engine.divergence import Diverged
 from ganlab.engine.interrupts import Interrupted
-from ganlab.errors import one_line_errors
+from ganlab.errors import one_line_errors, user_error
 from ganlab.training import train
 
 log = logging.getLogger(__name__)
+
+
+def remove_if_never_started(run_dir: Path) -> None:
+    """A run refused before it trained leaves no folder: only Hydra's records would be in it."""
+    if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= {".hydra", "train.log"}:
+        shutil.rmtree(run_dir)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
@@ -43,6 +50,10 @@ def main(cfg: DictConfig) -> float | None:
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             raise  # the sweep's other jobs still run; Hydra reports this one as failed at the end
         raise SystemExit(1) from None
+    except Exception as err:
+        if user_error(err) is not None and not cfg.get("ckpt_path"):
+            remove_if_never_started(Path(cfg.paths.output_dir))
+        raise
     # A Hydra sweeper optimises what the task function returns.
     return metrics.get(cfg.get("optimized_metric")) if cfg.get("optimized_metric") else None
 

@@ -77,10 +77,12 @@ def test_a_diverging_run_says_so_in_one_line_and_exits_1(tmp_path, mnist_dir):
     assert not list(run_dir.glob("checkpoints/*.ckpt")), "nothing was saved from the diverged weights"
 
 
-def test_bad_input_gets_one_line_and_exit_1(tmp_path, checkpoint):
-    result = subprocess.run([sys.executable, str(ROOT / "src" / "generate.py"), f"ckpt_path={checkpoint}", "n=abc"],
+def test_bad_input_gets_one_line_exit_1_and_no_run_folder(tmp_path, mnist_dir):
+    result = subprocess.run([sys.executable, str(ROOT / "src" / "train.py"), "model.d_update=both", *FAST,
+                             f"paths.log_dir={tmp_path}", f"paths.data_dir={mnist_dir}"],
                             capture_output=True, text=True, cwd=ROOT, timeout=300)
     output = (result.stdout + result.stderr).strip()
     assert result.returncode == 1
-    assert output.endswith("n='abc': ask for a positive whole number of images, e.g. n=64") and "Traceback" not in output
-    assert len(output.splitlines()) == 1, output
+    assert output.endswith("model.d_update='both': use 'separate' (the book's) or 'joint'"), output[-2000:]
+    assert "Traceback" not in output
+    assert not list((tmp_path / "runs").iterdir()), "a run that never started leaves no folder"

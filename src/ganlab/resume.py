@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from omegaconf import DictConfig, OmegaConf
+
+from ganlab.engine.checkpoint_io import read_checkpoint
 
 from ganlab.engine.engine import OPTIMIZER_SETTINGS
 
@@ -32,7 +33,7 @@ IGNORED = ("model.acceleration", "data.data_dir")
 def check_resume(cfg: DictConfig) -> None:
     """Raises ``ValueError`` if ``cfg`` resumes ``cfg.ckpt_path`` with other settings than it was
     trained with (and ``resume.allow_changes`` is not set), or with fewer iterations than done."""
-    ckpt = torch.load(cfg.ckpt_path, map_location="cpu", weights_only=True, mmap=True)
+    ckpt = read_checkpoint(cfg.ckpt_path)
     done = int(ckpt.get("global_step", 0))
     if cfg.trainer.max_steps < done:
         raise ValueError(

