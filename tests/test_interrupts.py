@@ -14,6 +14,7 @@ import lightning as L
 import pytest
 import torch
 
+from ganlab.engine.interrupts import Interrupted
 from ganlab.training import train
 from helpers import ROOT, compose_config, fit, scalars
 
@@ -127,3 +128,26 @@ def test_a_signal_in_the_middle_of_an_iteration_lets_it_finish(make_train_cfg, s
     adam_steps = [int(next(iter(opt.state.values()))["step"]) for opt in (opt_g, opt_d)]
     assert adam_steps == [5, 10], "iteration 5 ended with its fake-batch update and G's"
     assert signal.getsignal(signum) in (signal.default_int_handler, signal.SIG_DFL), "handlers restored"
+
+
+class EarlySigterm(L.Callback):
+    """SIGTERM after Lightning's handler is in place but before the engine's: Lightning's path."""
+
+    def on_train_start(self, trainer, pl_module):
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def test_a_sigterm_before_training_starts_is_still_an_interruption(make_train_cfg, monkeypatch):
+    from ganlab import training
+
+    build = training.build
+
+    def with_early_sigterm(cfg):
+        datamodule, model, trainer = build(cfg)
+        trainer.callbacks.insert(0, EarlySigterm())
+        return datamodule, model, trainer
+
+    monkeypatch.setattr(training, "build", with_early_sigterm)
+    with pytest.raises(Interrupted) as stop:
+        train(make_train_cfg("trainer.max_steps=20"))
+    assert stop.value.exit_code == 143 and stop.value.iteration == 1

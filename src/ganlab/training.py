@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 from pathlib import Path
 
 import lightning as L
@@ -11,6 +12,7 @@ import torch
 from hydra.utils import instantiate
 from lightning.pytorch.accelerators import CPUAccelerator, CUDAAccelerator
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 import ganlab.config  # noqa: F401  (registers the resolvers conf/ uses)
@@ -23,7 +25,15 @@ def train(cfg: DictConfig) -> dict[str, float]:
     when Ctrl-C or SIGTERM stopped training early (after a whole iteration, checkpointed)."""
     datamodule, model, trainer = build(cfg)
     log_hyperparameters(trainer, cfg)
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    except SystemExit as stop:
+        # Lightning's own exits for a signal that came before the engine's handlers were in place:
+        # SIGTERM (SIGTERMException, which a scheduler would read as success) or Ctrl-C (exit 1)
+        if not trainer.interrupted:
+            raise
+        signum = signal.SIGTERM if isinstance(stop, SIGTERMException) else signal.SIGINT
+        raise Interrupted(signum, trainer.global_step) from None
     if model.engine.stopped_by is not None:
         raise Interrupted(model.engine.stopped_by, trainer.global_step)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
