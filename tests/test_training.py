@@ -228,6 +228,7 @@ def test_same_seed_repeats_exactly_and_another_differs(make_train_cfg, tmp_path)
         ("ckpt_path=/no/such/last.ckpt", FileNotFoundError, "ckpt_path=/no/such/last.ckpt is not a file"),
         ("model.d_update=both", ValueError, "model.d_update"),
         ("sample_interval=0", ValueError, "sample_interval"),
+        ("model=_gan", ValueError, "model=_gan is what the models share, not a model: choose model=mlp, dcgan or cgan"),
     ],
 )
 def test_bad_settings_fail_early_with_a_clear_message(make_train_cfg, override, error, match):

@@ -40,11 +40,11 @@ class GAN(L.LightningModule):
 
     def __init__(
         self,
-        generator: Mapping,
-        discriminator: Mapping,
-        optimizer_g: Mapping,
-        optimizer_d: Mapping,
-        loss: Mapping,
+        generator: Mapping | None = None,
+        discriminator: Mapping | None = None,
+        optimizer_g: Mapping | None = None,
+        optimizer_d: Mapping | None = None,
+        loss: Mapping | None = None,
         d_update: str = "separate",
         d_steps_per_iteration: int = 1,
         ema_decay: float | None = None,
@@ -53,6 +53,8 @@ class GAN(L.LightningModule):
         acceleration: str = "eager",
     ):
         super().__init__()
+        if generator is None or discriminator is None:
+            raise ValueError("model=_gan is what the models share, not a model: choose model=mlp, dcgan or cgan")
         if d_update not in ("separate", "joint"):
             raise ValueError(f"model.d_update={d_update!r}: use 'separate' (the book's) or 'joint'")
         if d_steps_per_iteration < 1:
