@@ -10,7 +10,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 import ganlab.config  # noqa: F401  (registers the resolvers conf/ uses)
-from ganlab.training import build
+from ganlab.training import build, resolve_ckpt_path
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
@@ -23,6 +23,7 @@ def compose_config(name: str, overrides: list[str]) -> DictConfig:
 
 def fit(cfg: DictConfig, *extra_callbacks: L.Callback) -> tuple[L.LightningModule, L.Trainer]:
     """Trains ``cfg`` in-process as train.py would, with ``extra_callbacks`` listening."""
+    resolve_ckpt_path(cfg)
     datamodule, model, trainer = build(cfg)
     trainer.callbacks.extend(extra_callbacks)
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
@@ -62,3 +63,17 @@ def image_steps(run_dir: Path, tag: str) -> list[int]:
     acc = EventAccumulator(str(run_dir))
     acc.Reload()
     return [e.step for e in acc.Images(tag)]
+
+
+def final_state(run_dir: Path) -> dict:
+    ckpt = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    return {"step": ckpt["global_step"], "weights": ckpt["state_dict"], "optimizers": ckpt["optimizer_states"]}
+
+
+def assert_same_state(a: dict, b: dict) -> None:
+    assert a["step"] == b["step"]
+    for name, value in a["weights"].items():
+        assert torch.equal(value, b["weights"][name]), name
+    for opt_a, opt_b in zip(a["optimizers"], b["optimizers"], strict=True):
+        for state_a, state_b in zip(opt_a["state"].values(), opt_b["state"].values(), strict=True):
+            assert all(torch.equal(state_a[k], state_b[k]) for k in state_a)

@@ -16,7 +16,7 @@ import torch
 
 from ganlab.engine.interrupts import Interrupted
 from ganlab.training import train
-from helpers import ROOT, compose_config, fit, scalars
+from helpers import ROOT, assert_same_state, compose_config, final_state, fit, scalars
 
 ITERATIONS = 150
 FAST = ["trainer.accelerator=cpu", "callbacks.progress_bar=null", "trainer.enable_progress_bar=false",
@@ -42,20 +42,6 @@ def interrupted_run(run_dir: Path, mnist_dir: Path, signum: int, after: Path, de
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
-def final_state(run_dir: Path) -> dict:
-    ckpt = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
-    return {"step": ckpt["global_step"], "weights": ckpt["state_dict"], "optimizers": ckpt["optimizer_states"]}
-
-
-def assert_same_state(a: dict, b: dict) -> None:
-    assert a["step"] == b["step"]
-    for name, value in a["weights"].items():
-        assert torch.equal(value, b["weights"][name]), name
-    for opt_a, opt_b in zip(a["optimizers"], b["optimizers"], strict=True):
-        for state_a, state_b in zip(opt_a["state"].values(), opt_b["state"].values(), strict=True):
-            assert all(torch.equal(state_a[k], state_b[k]) for k in state_a)
-
-
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory, mnist_dir) -> Path:
     """The same run uninterrupted, in-process (the same computation, without a second start-up)."""
@@ -65,7 +51,9 @@ def uninterrupted(tmp_path_factory, mnist_dir) -> Path:
     return run_dir
 
 
-def interrupt_and_resume(tmp_path, mnist_dir, uninterrupted, signum, after_checkpoint, delay=0.0):
+def interrupt_and_resume(tmp_path, mnist_dir, uninterrupted, signum, after_checkpoint, delay=0.0, requeue=False):
+    """Stops a run with ``signum`` and resumes it: with ckpt_path=<its last.ckpt>, or, as a cluster
+    requeues a job (``requeue``), with the same command into the same folder (ckpt_path=auto)."""
     run_dir = tmp_path / "run"
     stopped = interrupted_run(run_dir, mnist_dir, signum, run_dir / "checkpoints" / after_checkpoint, delay)
     assert stopped.returncode == 128 + signum, stopped.stderr[-3000:]
@@ -76,10 +64,13 @@ def interrupt_and_resume(tmp_path, mnist_dir, uninterrupted, signum, after_check
     adam_steps = [int(s["step"]) for opt in state["optimizers"] for s in list(opt["state"].values())[:1]]
     assert adam_steps == [state["step"], 2 * state["step"]], "a whole iteration: one G step and two D steps each"
 
-    resumed = subprocess.run(command(run_dir, mnist_dir, "checkpoint_interval=10",
-                                     f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}"),
+    how = [] if requeue else [f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}"]
+    resumed = subprocess.run(command(run_dir, mnist_dir, "checkpoint_interval=10", *how),
                              cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
+    if requeue:
+        assert "the newest checkpoint in this run's folder (ckpt_path=auto)" in resumed.stderr + resumed.stdout
+        assert (run_dir / ".hydra" / "config.yaml").is_file() and list(run_dir.glob(".hydra/resumed_*/config.yaml"))
     assert_same_state(final_state(run_dir), final_state(uninterrupted))
     losses = scalars(run_dir, "d_loss")
     assert losses == scalars(uninterrupted, "d_loss"), "TensorBoard shows the same curve"
@@ -92,6 +83,22 @@ def interrupt_and_resume(tmp_path, mnist_dir, uninterrupted, signum, after_check
 
 def test_sigterm_stops_after_an_iteration_exits_143_and_resumes_exactly(tmp_path, mnist_dir, uninterrupted):
     interrupt_and_resume(tmp_path, mnist_dir, uninterrupted, signal.SIGTERM, "iter_000020.ckpt")
+
+
+def test_a_job_started_again_into_its_folder_resumes_where_it_stopped(tmp_path, mnist_dir, uninterrupted):
+    """A cluster's requeue: the interrupted job's own command again, into the same folder."""
+    interrupt_and_resume(tmp_path, mnist_dir, uninterrupted, signal.SIGTERM, "iter_000030.ckpt", requeue=True)
+
+
+def test_a_fresh_start_over_a_run_folder_with_checkpoints_is_refused(tmp_path, mnist_dir):
+    run_dir = tmp_path / "run"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "checkpoints" / "last.ckpt").write_bytes(b"a run's checkpoint")
+    refused = subprocess.run(command(run_dir, mnist_dir, "ckpt_path=null"), cwd=ROOT, capture_output=True,
+                             text=True, timeout=300)
+    assert refused.returncode == 1
+    assert "already holds checkpoints of a run, which a fresh start would overwrite" in refused.stdout + refused.stderr
+    assert (run_dir / "checkpoints" / "last.ckpt").read_bytes() == b"a run's checkpoint"
 
 
 @pytest.mark.slow

@@ -349,3 +349,17 @@ def test_an_unknown_acceleration_is_refused(make_train_cfg):
 def test_logging_every_zero_iterations_is_refused(make_train_cfg):
     with pytest.raises(ValueError, match="trainer.log_every_n_steps=0: log every 1 or more iterations"):
         build(make_train_cfg("trainer.log_every_n_steps=0"))
+
+
+def test_plain_ddp_is_refused_with_the_strategy_that_works(make_train_cfg):
+    with pytest.raises(ValueError, match="trainer.strategy=ddp stops at the first update.*"
+                       "trainer.strategy=ddp_find_unused_parameters_true, or simply trainer.devices=N"):
+        build(make_train_cfg("trainer.strategy=ddp"))
+
+
+def test_several_devices_get_ddp_that_allows_unused_weights(make_train_cfg):
+    assert make_train_cfg("trainer.devices=2").trainer.strategy == "ddp_find_unused_parameters_true"
+    assert make_train_cfg("trainer.devices=[0,1]").trainer.strategy == "ddp_find_unused_parameters_true"
+    assert make_train_cfg("trainer.num_nodes=2").trainer.strategy == "ddp_find_unused_parameters_true"
+    assert make_train_cfg("trainer.accelerator=cpu", "trainer.devices=auto").trainer.strategy == "auto"
+    assert make_train_cfg().trainer.strategy == "auto"

@@ -25,15 +25,47 @@ def run_dir_of(ckpt_path: str | None) -> Path | None:
     return None
 
 
+AUTO = "auto"
+
+
+def newest_checkpoint(run_dir: str | Path) -> Path | None:
+    """What ``ckpt_path=auto`` resumes: the run folder's ``checkpoints/last.ckpt``, written at every
+    checkpoint interval and when training stops, or None in a folder that holds none."""
+    last = Path(run_dir) / "checkpoints" / "last.ckpt"
+    return last if last.is_file() else None
+
+
 def _resume_dir(ckpt_path: str | None, new_dir: str) -> str:
     """A resumed run keeps writing into its own folder, so TensorBoard shows one continuous run."""
     run = run_dir_of(ckpt_path)
     return str(run) if run is not None else new_dir
 
 
-def _config_subdir(ckpt_path: str | None, stamp: str) -> str:
-    """Where Hydra writes this run's config: a resume keeps the original one and adds its own."""
-    return ".hydra" if run_dir_of(ckpt_path) is None else f".hydra/resumed_{stamp}"
+def _config_subdir(ckpt_path: str | None, stamp: str, output_dir: str) -> str:
+    """Where Hydra writes this run's config: a resume (also one that ``ckpt_path=auto`` finds, as in
+    a requeued job) keeps the folder's original config and adds its own beside it."""
+    resumes = run_dir_of(ckpt_path) is not None or (ckpt_path == AUTO and (Path(output_dir) / ".hydra").is_dir())
+    return f".hydra/resumed_{stamp}" if resumes else ".hydra"
+
+
+def _strategy_for(accelerator: str, devices, num_nodes: int) -> str:
+    """Lightning's own choice for one process; for several, DDP that lets an update leave some
+    weights without gradients, as D's update leaves G's (plain ``ddp`` stops with an error there)."""
+    if num_nodes > 1 or _device_count(accelerator, devices) > 1:
+        return "ddp_find_unused_parameters_true"
+    return "auto"
+
+
+def _device_count(accelerator: str, devices) -> int:
+    if isinstance(devices, str) and "," in devices:
+        return len([d for d in devices.split(",") if d.strip()])
+    if isinstance(devices, (list, tuple)) or OmegaConf.is_list(devices):
+        return len(devices)
+    if devices in ("auto", -1, "-1"):  # every GPU there is; a CPU trainer takes one process
+        import torch
+
+        return torch.cuda.device_count() if accelerator in ("auto", "gpu", "cuda") else 1
+    return int(devices)
 
 
 def _resume_purge_step(ckpt_path: str | None) -> int | None:
@@ -51,6 +83,7 @@ def register_resolvers() -> None:
     OmegaConf.register_new_resolver("resume_dir", _resume_dir, replace=True)
     OmegaConf.register_new_resolver("config_subdir", _config_subdir, replace=True)
     OmegaConf.register_new_resolver("resume_purge_step", _resume_purge_step, replace=True)
+    OmegaConf.register_new_resolver("strategy_for", _strategy_for, replace=True)
 
 
 register_resolvers()

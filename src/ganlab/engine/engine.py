@@ -10,7 +10,7 @@ from lightning.pytorch.core.optimizer import LightningOptimizer
 from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 
 from ganlab.engine import cuda_graph, divergence, rng
-from ganlab.engine.counting import count_iteration
+from ganlab.engine.counting import count_iteration, is_log_iteration
 from ganlab.engine.interrupts import StopAtIterationEnd
 from ganlab.engine.updates import direct_update, lightning_update, needs_lightning_path
 
@@ -71,6 +71,8 @@ class Engine(L.Callback):
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         self.module = pl_module
+        if trainer.world_size > 1 and stage == "fit":
+            rng.split_by_rank(trainer)  # the same seed everywhere gave every rank the same noise
         self.lightning_path = needs_lightning_path(trainer, pl_module)
         self.graph = None
         if self.acceleration == "compile":
@@ -95,6 +97,10 @@ class Engine(L.Callback):
             self.resumed_hparams = None
         self.interrupts.install(trainer)
 
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args) -> None:
+        if trainer.world_size > 1 and is_log_iteration(trainer):
+            self.interrupts.agree(trainer)  # a signal to one rank stops every rank after the same iteration
+
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.interrupts.uninstall()
 
@@ -106,8 +112,12 @@ class Engine(L.Callback):
         """The signal that stopped the last fit early, or None."""
         return self.interrupts.received
 
+    def hand_over_interrupt(self) -> None:
+        """After a fit a requeue signal stopped: the cluster's own handling of it (requeue, exit)."""
+        self.interrupts.hand_over()
+
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
-        checkpoint["rng_state"] = rng.capture()
+        checkpoint["rng_state"] = rng.capture(trainer)
 
     def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
         self.rng_to_restore = checkpoint.get("rng_state")

@@ -27,10 +27,10 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from filelock import FileLock
 from torch import nn
 
 from ganlab.data import load_mnist, scale_pixels
+from ganlab.locking import waiting_for
 
 log = logging.getLogger(__name__)
 
@@ -218,10 +218,10 @@ def train_evaluator(
         return _train_and_cache(data_dir, settings or TrainingSettings(), min_accuracy, device)
 
 
-def _cache_lock(data_dir: str | os.PathLike) -> FileLock:
+def _cache_lock(data_dir: str | os.PathLike):
     """Beside the cache folder, not in it, so deleting the folder to retrain never pulls a held lock away."""
     Path(data_dir).mkdir(parents=True, exist_ok=True)
-    return FileLock(str(Path(data_dir) / f".{CACHE_FOLDER}.lock"))
+    return waiting_for(Path(data_dir) / f".{CACHE_FOLDER}.lock", "training or reading the MNIST evaluator")
 
 
 def _cache_present(folder: Path) -> bool:

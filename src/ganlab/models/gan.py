@@ -168,7 +168,8 @@ class GAN(L.LightningModule):
                 "confusion/false_positive": false_pos,
                 # Lightning would put its batch counter (one behind) on the x-axis; this is the iteration
                 "step": float(self.global_step),
-            }
+            },
+            sync_dist=True,  # under DDP: the mean over ranks, reduced only on these log iterations
         )
 
     # ----- the players -----

@@ -1,0 +1,80 @@
+"""Data-parallel training in 2 CPU processes (gloo), started as a user starts it:
+``python src/train.py trainer.devices=2``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from helpers import ROOT
+
+ITERATIONS = 40
+FAST = ["trainer.accelerator=cpu", "trainer.devices=2", "callbacks.progress_bar=null",
+        "trainer.enable_progress_bar=false", "callbacks.sample_quality=null", f"trainer.max_steps={ITERATIONS}",
+        "trainer.log_every_n_steps=10", "sample_interval=20", "checkpoint_interval=20"]
+
+
+def run(run_dir: Path, mnist_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, str(ROOT / "src" / "train.py"), *FAST, f"paths.data_dir={mnist_dir}",
+               f"hydra.run.dir={run_dir}", "+callbacks.probe._target_=ddp_probe.Probe",
+               f"+callbacks.probe.path={run_dir}", *overrides]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def probes(run_dir: Path) -> list[dict]:
+    return [torch.load(run_dir / f"probe_rank{rank}.pt", weights_only=False) for rank in (0, 1)]
+
+
+@pytest.fixture(scope="module")
+def two_ranks(tmp_path_factory, mnist_dir) -> Path:
+    run_dir = tmp_path_factory.mktemp("ddp") / "run"
+    run(run_dir, mnist_dir)
+    return run_dir
+
+
+def test_two_ranks_draw_their_own_batches_and_noise_and_end_with_equal_weights(two_ranks):
+    rank0, rank1 = probes(two_ranks)
+    assert rank0["world_size"] == rank1["world_size"] == 2
+    assert rank0["step"] == rank1["step"] == ITERATIONS
+    assert len(rank0["batches"]) == ITERATIONS
+    assert all(a != b for a, b in zip(rank0["batches"], rank1["batches"])), "each rank its own real batches"
+    assert all(a != b for a, b in zip(rank0["noise_states"], rank1["noise_states"])), "each rank its own noise"
+    for name, weight in rank0["weights"].items():
+        assert torch.equal(weight, rank1["weights"][name]), name
+
+
+def test_two_ranks_write_one_set_of_artifacts(two_ranks):
+    assert len(list(two_ranks.glob("events.out.tfevents.*"))) == 1
+    assert sorted(p.name for p in (two_ranks / "checkpoints").iterdir()) == [
+        "iter_000020.ckpt", "iter_000040.ckpt", "last.ckpt"]
+    assert sorted(p.name for p in (two_ranks / "samples").iterdir()) == ["iter_000020.png", "iter_000040.png"]
+    ckpt = torch.load(two_ranks / "checkpoints" / "last.ckpt", weights_only=False)
+    assert ckpt["global_step"] == ITERATIONS
+    assert len(ckpt["rng_state"]["ranks"]) == 2, "every rank's noise state"
+
+
+@pytest.mark.slow
+def test_a_resumed_two_rank_run_equals_the_uninterrupted_one(two_ranks, tmp_path, mnist_dir):
+    """Resumed from the checkpoint at iteration 20 (a copy of the run folder), on to 40."""
+    resumed = tmp_path / "resumed"
+    shutil.copytree(two_ranks, resumed)
+    for probe in resumed.glob("probe_rank*.pt"):
+        probe.unlink()
+    run(resumed, mnist_dir, f"ckpt_path={resumed / 'checkpoints' / 'iter_000020.ckpt'}")
+    for uninterrupted, again in zip(probes(two_ranks), probes(resumed), strict=True):
+        assert again["step"] == ITERATIONS
+        assert again["batches"] == uninterrupted["batches"][20:], "each rank goes on with its own batches"
+        assert again["noise_states"] == uninterrupted["noise_states"][20:], "and its own noise"
+        for name, weight in uninterrupted["weights"].items():
+            assert torch.equal(weight, again["weights"][name]), name
+    assert sorted(p.name for p in (resumed / "checkpoints").iterdir()) == [
+        "iter_000020.ckpt", "iter_000040.ckpt", "last.ckpt"], "no -v1 copies"

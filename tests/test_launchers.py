@@ -1,0 +1,84 @@
+"""Hydra's launchers the project ships: submitit (clusters; here submitit_local) and joblib."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from ganlab.training import train
+from helpers import ROOT, assert_same_state, compose_config, final_state
+
+ITERATIONS = 200
+FAST = ["trainer.accelerator=cpu", "callbacks.progress_bar=null", "trainer.enable_progress_bar=false",
+        "callbacks.sample_quality=null", f"trainer.max_steps={ITERATIONS}", "trainer.log_every_n_steps=10",
+        "checkpoint_interval=20", "sample_interval=1000", "seed=3"]
+
+
+def sweep(sweep_dir: Path, mnist_dir: Path, *overrides: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(ROOT / "src" / "train.py"), "-m", *FAST, f"paths.data_dir={mnist_dir}",
+                             f"hydra.sweep.dir={sweep_dir}", "hydra.sweep.subdir=${hydra.job.num}", *overrides],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(path: Path, process: subprocess.Popen, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert process.poll() is None, process.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, f"no {path} after {seconds} s"
+        time.sleep(0.05)
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds the job's process through /proc (Linux)")
+def test_a_preempted_submitit_job_is_requeued_and_resumes_exactly(tmp_path, mnist_dir):
+    """submitit_local as a stand-in for SLURM: the job gets submitit's preemption signal (USR2)
+    mid-run, stops after a whole iteration with a checkpoint, is requeued into its own folder and
+    resumes there (ckpt_path=auto) to the same weights as a run that was never stopped."""
+    sweep_dir = tmp_path / "sweep"
+    launcher = sweep(sweep_dir, mnist_dir, "hydra/launcher=submitit_local")
+    wait_for(sweep_dir / "0" / "checkpoints" / "iter_000040.ckpt", launcher)
+    (job_folder,) = [p for p in (sweep_dir / ".submitit").iterdir() if p.name.isdigit()]
+    controller = int(job_folder.name)  # submitit's local job id is its controller's pid
+    (task,) = Path(f"/proc/{controller}/task/{controller}/children").read_text().split()
+    Path(f"/proc/{task}")  # the training process
+    import os
+
+    os.kill(int(task), signal.SIGUSR2)
+    stdout, stderr = launcher.communicate(timeout=300)
+    assert launcher.returncode == 0, stderr[-3000:]
+
+    log = (sweep_dir / "0" / "train.log").read_text()
+    assert "SIGUSR2: training stopped after iteration" in log
+    assert "the newest checkpoint in this run's folder (ckpt_path=auto)" in log
+    job_log = "".join(p.read_text() for p in job_folder.glob("*_log.*"))
+    assert "Requeued job" in job_log
+
+    uninterrupted = tmp_path / "uninterrupted"
+    train(compose_config("train", [*FAST, f"paths.data_dir={mnist_dir}", f"paths.output_dir={uninterrupted}",
+                                   f"paths.log_dir={uninterrupted}"]))
+    resumed = final_state(sweep_dir / "0")
+    assert resumed["step"] == ITERATIONS
+    assert_same_state(resumed, final_state(uninterrupted))
+    stopped_at = int(log.split("SIGUSR2: training stopped after iteration ")[1].split()[0])
+    print(f"submitit_local: USR2 stopped the job after iteration {stopped_at}, requeued, resumed to {ITERATIONS}: "
+          "weights and Adam state equal to the uninterrupted run's")
+
+
+def test_joblib_runs_a_sweep_in_parallel_with_the_cores_shared_out(tmp_path, mnist_dir):
+    sweep_dir = tmp_path / "sweep"
+    launcher = sweep(sweep_dir, mnist_dir, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                     "trainer.max_steps=30", "data.batch_size=32,64")
+    stdout, stderr = launcher.communicate(timeout=300)
+    assert launcher.returncode == 0, stderr[-3000:]
+    cores = len(__import__("os").sched_getaffinity(0))
+    for job in ("0", "1"):
+        assert final_state(sweep_dir / job)["step"] == 30
+        log = (sweep_dir / job / "train.log").read_text()
+        assert f"CPU threads: {max(1, cores // 2)} (2 jobs at once on {cores} cores)" in log
+    assert torch.load(sweep_dir / "1" / "checkpoints" / "last.ckpt", weights_only=True)[
+        "hyper_parameters"] is not None
