@@ -9,6 +9,8 @@
 #    framework eager and with model.acceleration=cuda_graph, side by side.
 # 3. 20000 iterations with the CUDA graph: dcgan through speed.py, and the book's mlp as a user
 #    runs it (`python src/train.py model.acceleration=cuda_graph`), scored at the end.
+# 4. benchmarks/sweep.py: 1, 4 and 8 seed jobs side by side on the one GPU (hydra/launcher=joblib,
+#    CUDA graph), aggregate iterations/s (SWEEP_ONLY=1 runs steps 1 and 4 alone).
 # Needs the project's dependencies (`make install`, then PYTHON=.venv/bin/python), and MNIST and
 # the cached evaluator in data/ (any earlier `make train` leaves both), since GPU machines are
 # often offline. Each step has its own time limit, and steps are skipped once the whole budget is
@@ -45,6 +47,13 @@ short=$((ITERS < 2000 ? ITERS : 2000))
 speed() { step "$1" "$2" "$PYTHON" benchmarks/speed.py --accelerator "$ACCEL" "${@:3}"; }
 
 step 150 "tests: GPU paths" "$PYTHON" -m pytest -q -s -p no:cacheprovider tests/test_gpu.py
+if [[ -n "${SWEEP_ONLY:-}" ]]; then
+    step 300 "sweep: 1, 4, 8 jobs side by side on one device, CUDA graph" "$PYTHON" benchmarks/sweep.py \
+        --accelerator "$ACCEL" --concurrency 1,4,8 --iterations "$ITERS" model.acceleration=cuda_graph
+    tail -c 20000 "$OUT/stderr.txt" >"$OUT/stderr_tail.txt" 2>/dev/null && rm -f "$OUT/stderr.txt"
+    echo "## done in $SECONDS s" >>"$REPORT"
+    exit 0
+fi
 speed 120 "speed: mlp" --iterations "$short" --rounds 2 --batch-sizes 32,128,512 --table-iterations $((short / 4))
 speed 80 "speed: dcgan" --model dcgan --iterations $((short / 2)) --rounds 1 --batch-sizes ""
 speed 50 "speed: dcgan, bf16-mixed" --model dcgan --lines eager,graph --iterations $((short / 2)) --rounds 1 \
@@ -70,5 +79,7 @@ print(f"iterations {first.step}-{last.step} in {last.wall_time - first.wall_time
 for tag in sorted(t for t in acc.Tags()["scalars"] if t.startswith("eval/")):
     print(tag, " ".join(f"{e.step}:{e.value:.3f}" for e in acc.Scalars(tag)))
 PY
+step 300 "sweep: 1, 4, 8 jobs side by side on one device, CUDA graph" "$PYTHON" benchmarks/sweep.py \
+    --accelerator "$ACCEL" --concurrency 1,4,8 --iterations $((ITERS / 2)) model.acceleration=cuda_graph
 tail -c 20000 "$OUT/stderr.txt" >"$OUT/stderr_tail.txt" 2>/dev/null && rm -f "$OUT/stderr.txt"
 echo "## done in $SECONDS s" >>"$REPORT"
