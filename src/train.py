@@ -13,7 +13,8 @@ from pathlib import Path
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig, OmegaConf
 
 from ganlab.engine.divergence import Diverged
 from ganlab.engine.interrupts import Interrupted
@@ -29,6 +30,30 @@ def remove_if_never_started(run_dir: Path) -> None:
         shutil.rmtree(run_dir)
 
 
+def sweep_report(hydra_cfg: DictConfig) -> str:
+    """What became of a sweep's jobs when one of them was interrupted."""
+    num = hydra_cfg.job.num
+    if not str(hydra_cfg.launcher.get("_target_", "")).endswith("BasicLauncher"):
+        return f"job {num} of the sweep was interrupted; its other jobs are the launcher's to report"
+    total = sweep_size(Path(hydra_cfg.sweep.dir) / "multirun.yaml")
+    ran = "no job ran before it" if num == 0 else f"job{'s 0-' if num > 1 else ' '}{num - 1} ran before it"
+    left = f"the {total - num - 1} after it (of {total}) did not start" if total else "the jobs after it did not start"
+    return f"the sweep stops here: {ran}, job {num} was interrupted, {left}"
+
+
+def sweep_size(multirun_yaml: Path) -> int | None:
+    """The number of jobs in the sweep (the product of the swept values), from its multirun.yaml."""
+    try:
+        overrides = OmegaConf.load(multirun_yaml).hydra.overrides.task
+    except Exception:  # a sweep folder without it: the count is only left out of the message
+        return None
+    total = 1
+    for override in OverridesParser.create().parse_overrides(list(overrides)):
+        if override.is_sweep_override():
+            total *= len(list(override.sweep_string_iterator()))
+    return total
+
+
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 @one_line_errors
 def main(cfg: DictConfig) -> float | None:
@@ -41,8 +66,7 @@ def main(cfg: DictConfig) -> float | None:
         else:
             log.error("%s; no checkpoint was written (callbacks.model_checkpoint is off)", stop)
         if HydraConfig.get().mode == RunMode.MULTIRUN:
-            log.error("the sweep stops here: job %d was interrupted, the jobs after it did not start",
-                      HydraConfig.get().job.num)
+            log.error("%s", sweep_report(HydraConfig.get()))
         # not an exception: Hydra would go on to the sweep's next job
         raise SystemExit(stop.exit_code) from None
     except Diverged as diverged:

@@ -144,3 +144,12 @@ def test_losses_are_checked_on_log_iterations_only(make_train_cfg, monkeypatch):
                         or original(trainer, **losses))
     fit(make_train_cfg("trainer.max_steps=7", "trainer.log_every_n_steps=3"))
     assert checked == [3, 6, 7]
+
+
+def test_finite_but_exploding_losses_get_one_warning(make_train_cfg):
+    cfg = make_train_cfg("trainer.max_steps=40", "trainer.log_every_n_steps=5", "model.optimizer_g.lr=1e6",
+                         "model.optimizer_d.lr=1e6", "sample_interval=1000", "checkpoint_interval=1000")
+    with pytest.warns(UserWarning, match=r"losses are exploding at iteration \d+ \(.*\): the run is likely diverging") \
+            as caught:
+        fit(cfg)
+    assert len([w for w in caught if "losses are exploding" in str(w.message)]) == 1

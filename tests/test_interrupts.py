@@ -85,6 +85,7 @@ def test_sigterm_stops_after_an_iteration_exits_143_and_resumes_exactly(tmp_path
     interrupt_and_resume(tmp_path, mnist_dir, uninterrupted, signal.SIGTERM, "iter_000020.ckpt")
 
 
+@pytest.mark.slow
 def test_a_job_started_again_into_its_folder_resumes_where_it_stopped(tmp_path, mnist_dir, uninterrupted):
     """A cluster's requeue: the interrupted job's own command again, into the same folder."""
     interrupt_and_resume(tmp_path, mnist_dir, uninterrupted, signal.SIGTERM, "iter_000030.ckpt", requeue=True)
@@ -158,3 +159,22 @@ def test_a_sigterm_before_training_starts_is_still_an_interruption(make_train_cf
     with pytest.raises(Interrupted) as stop:
         train(make_train_cfg("trainer.max_steps=20"))
     assert stop.value.exit_code == 143 and stop.value.iteration == 1
+
+
+def test_an_interrupted_sweep_says_which_jobs_ran_and_which_never_started(tmp_path, mnist_dir):
+    sweep_dir = tmp_path / "sweep"
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "src" / "train.py"), "-m", *FAST, f"paths.data_dir={mnist_dir}",
+         f"hydra.sweep.dir={sweep_dir}", "hydra.sweep.subdir=${hydra.job.num}", "checkpoint_interval=10",
+         "trainer.max_steps=20,100000,30,40"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (sweep_dir / "1" / "checkpoints" / "iter_000010.ckpt").exists() and time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()[1][-3000:]
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143
+    assert ("the sweep stops here: job 0 ran before it, job 1 was interrupted, the 2 after it (of 4) did not start"
+            in stdout + stderr)
+    assert sorted(p.name for p in sweep_dir.iterdir() if p.is_dir()) == ["0", "1"]

@@ -34,6 +34,7 @@ def wait_for(path: Path, process: subprocess.Popen, seconds: float = 120) -> Non
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds the job's process through /proc (Linux)")
 def test_a_preempted_submitit_job_is_requeued_and_resumes_exactly(tmp_path, mnist_dir):
     """submitit_local as a stand-in for SLURM: the job gets submitit's preemption signal (USR2)
@@ -69,6 +70,7 @@ def test_a_preempted_submitit_job_is_requeued_and_resumes_exactly(tmp_path, mnis
           "weights and Adam state equal to the uninterrupted run's")
 
 
+@pytest.mark.slow
 def test_joblib_runs_a_sweep_in_parallel_with_the_cores_shared_out(tmp_path, mnist_dir):
     sweep_dir = tmp_path / "sweep"
     launcher = sweep(sweep_dir, mnist_dir, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",

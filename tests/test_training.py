@@ -228,7 +228,6 @@ def test_same_seed_repeats_exactly_and_another_differs(make_train_cfg, tmp_path)
         ("ckpt_path=/no/such/last.ckpt", FileNotFoundError, "ckpt_path=/no/such/last.ckpt is not a file"),
         ("model.d_update=both", ValueError, "model.d_update"),
         ("sample_interval=0", ValueError, "sample_interval"),
-        ("model=_gan", ValueError, "model=_gan is what the models share, not a model: choose model=mlp, dcgan or cgan"),
     ],
 )
 def test_bad_settings_fail_early_with_a_clear_message(make_train_cfg, override, error, match):
@@ -363,3 +362,11 @@ def test_several_devices_get_ddp_that_allows_unused_weights(make_train_cfg):
     assert make_train_cfg("trainer.num_nodes=2").trainer.strategy == "ddp_find_unused_parameters_true"
     assert make_train_cfg("trainer.accelerator=cpu", "trainer.devices=auto").trainer.strategy == "auto"
     assert make_train_cfg().trainer.strategy == "auto"
+
+
+def test_the_models_shared_config_is_not_offered_as_a_model(make_train_cfg):
+    from hydra.errors import MissingConfigException
+
+    with pytest.raises(MissingConfigException) as refused:
+        make_train_cfg("model=_gan")
+    assert refused.value.options == ["cgan", "dcgan", "mlp"]

@@ -134,6 +134,8 @@ def check_config(cfg: DictConfig) -> None:
             "trainer.devices=N (or trainer=ddp)"
         )
     ckpt = cfg.get("ckpt_path")
+    if ckpt == AUTO:
+        return  # train() resolves it first (resolve_ckpt_path); there is nothing to check yet
     if ckpt and not Path(ckpt).is_file():
         raise FileNotFoundError(
             f"ckpt_path={ckpt} is not a file. To resume, pass a checkpoint of an earlier run, "

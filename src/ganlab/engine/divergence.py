@@ -18,10 +18,21 @@ class Diverged(RuntimeError):
     """Training produced non-finite values; the message says where and what to resume from."""
 
 
-def check_losses(trainer: L.Trainer, **losses: torch.Tensor) -> None:
+# Far beyond any healthy GAN loss (BCE, hinge and LSGAN losses are of order 1, WGAN critics' of
+# order 10-100), yet finite: a run on its way to NaN, e.g. with a learning rate of 1e6.
+EXPLODING = 1e6
+
+
+def check_losses(trainer: L.Trainer, **losses: torch.Tensor) -> str | None:
+    """Raises ``Diverged`` for a non-finite loss; returns a warning for finite but exploding ones."""
     values = {name: float(value) for name, value in losses.items()}
     if all(math.isfinite(v) for v in values.values()):
-        return
+        huge = {name: v for name, v in values.items() if abs(v) > EXPLODING}
+        if not huge:
+            return None
+        shown = ", ".join(f"{name} {value:.3g}" for name, value in huge.items())
+        return (f"losses are exploding at iteration {trainer.global_step} ({shown}): the run is likely diverging. "
+                "Lower the learning rates (model.optimizer_g.lr, model.optimizer_d.lr) if it does not recover.")
     shown = ", ".join(f"{name} {value:.4g}" for name, value in values.items())
     raise Diverged(f"training diverged at iteration {trainer.global_step}: {shown}. {_what_to_do(trainer)}")
 

@@ -44,6 +44,7 @@ class Engine(L.Callback):
         self.rng_to_restore: dict | None = None
         self.resumed_hparams: dict | None = None
         self.interrupts = StopAtIterationEnd()
+        self.warned_exploding = False
 
     # ----- what the module calls -----
 
@@ -60,8 +61,12 @@ class Engine(L.Callback):
         return outputs
 
     def check_losses(self, **losses: torch.Tensor) -> None:
-        """Stops the run (``Diverged``) if a loss is not finite: on log iterations, when they are read anyway."""
-        divergence.check_losses(self.module.trainer, **losses)
+        """Stops the run (``Diverged``) if a loss is not finite, and warns once if losses explode: on
+        log iterations, when they are read anyway."""
+        warning = divergence.check_losses(self.module.trainer, **losses)
+        if warning and not self.warned_exploding:
+            rank_zero_warn(warning)
+            self.warned_exploding = True
 
     def optimizer_options(self) -> dict:
         # a captured iteration needs optimizers that keep their step counters on the device

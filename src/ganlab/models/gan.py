@@ -54,7 +54,7 @@ class GAN(L.LightningModule):
     ):
         super().__init__()
         if generator is None or discriminator is None:
-            raise ValueError("model=_gan is what the models share, not a model: choose model=mlp, dcgan or cgan")
+            raise ValueError("model: a GAN needs a generator and a discriminator; choose model=mlp, dcgan or cgan")
         if d_update not in ("separate", "joint"):
             raise ValueError(f"model.d_update={d_update!r}: use 'separate' (the book's) or 'joint'")
         if d_steps_per_iteration < 1:
