@@ -184,3 +184,12 @@ def test_a_data_dir_that_is_a_file_is_reported(tmp_path):
     (tmp_path / "data").write_text("not a folder")
     with pytest.raises(MNISTNotFoundError, match="paths.data_dir=.*/data is a file; give a folder"):
         ensure_mnist(tmp_path / "data")
+
+
+def test_a_data_dir_that_cannot_be_made_is_reported(tmp_path):
+    # /proc refuses new folders even to root, where a read-only chmod would not
+    unwritable = Path("/proc/ganlab-data") if Path("/proc/self").is_dir() else None
+    if unwritable is None:
+        pytest.skip("needs /proc (Linux) for a folder that cannot be made even as root")
+    with pytest.raises(MNISTNotFoundError, match="paths.data_dir=/proc/ganlab-data cannot be made .*give a folder you can write"):
+        ensure_mnist(unwritable)
