@@ -72,7 +72,7 @@ import sys
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 acc = EventAccumulator(sys.argv[1], size_guidance={"scalars": 0})
 acc.Reload()
-losses = acc.Scalars("d_loss")
+losses = acc.Scalars("train/d_loss")
 first, last = losses[0], losses[-1]
 print(f"iterations {first.step}-{last.step} in {last.wall_time - first.wall_time:.1f} s: "
       f"{(last.step - first.step) / (last.wall_time - first.wall_time):.0f} it/s")

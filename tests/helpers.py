@@ -65,6 +65,25 @@ def image_steps(run_dir: Path, tag: str) -> list[int]:
     return [e.step for e in acc.Images(tag)]
 
 
+def hparams_columns(run_dir: Path) -> tuple[list[str], list[str], dict]:
+    """TensorBoard's HPARAMS tab for a run: its columns in order, its metric columns, and the run's values."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    acc = EventAccumulator(str(run_dir))
+    acc.Reload()
+    columns, metrics, values = [], [], {}
+    for raw in acc.PluginTagToContent("hparams").values():
+        data = plugin_data_pb2.HParamsPluginData.FromString(raw)
+        if data.HasField("experiment"):
+            columns = [h.name for h in data.experiment.hparam_infos]
+            metrics = [m.name.tag for m in data.experiment.metric_infos]
+        if data.HasField("session_start_info"):
+            values = {k: v.WhichOneof("kind") and getattr(v, v.WhichOneof("kind"))
+                      for k, v in data.session_start_info.hparams.items()}
+    return columns, metrics, values
+
+
 def final_state(run_dir: Path) -> dict:
     ckpt = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     return {"step": ckpt["global_step"], "weights": ckpt["state_dict"], "optimizers": ckpt["optimizer_states"]}

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from helpers import ROOT, scalars
+from helpers import ROOT, hparams_columns, scalars
 
 FAST = ["trainer.accelerator=cpu", "callbacks.progress_bar=null", "trainer.enable_progress_bar=false",
         "callbacks.sample_quality=null"]
@@ -36,6 +36,11 @@ def test_multirun_sweep_gives_one_named_folder_per_value(tmp_path, mnist_dir):
         assert list((sweep / job).glob("events.out.tfevents.*")), "each job is a TensorBoard run of its own"
     batch_sizes = [yaml.safe_load((sweep / j / ".hydra" / "config.yaml").read_text())["data"]["batch_size"] for j in jobs]
     assert batch_sizes == [32, 64]
+    columns, metrics, values = hparams_columns(sweep / jobs[1])
+    assert columns[:2] == ["data.batch_size", "trainer.max_steps"], "HPARAMS shows the swept key first"
+    assert values["data.batch_size"] == 64 and values["model"] == "mlp" and values["loss"] == "bce"
+    assert len(columns) <= 16 and not [c for c in columns if "_target_" in c or "path" in c or "interval" in c]
+    assert {"final/d_loss", "final/g_loss", "final/d_accuracy"} <= set(metrics)
 
 
 def test_resume_continues_the_same_run_and_its_curves(tmp_path, mnist_dir):
@@ -50,7 +55,7 @@ def test_resume_continues_the_same_run_and_its_curves(tmp_path, mnist_dir):
     assert (run_dir / ".hydra" / "config.yaml").read_text() == original_config
     assert len(list((run_dir / ".hydra").glob("resumed_*"))) == 1
     # TensorBoard sees one curve: the cut-short run's steps 4-6 are replaced by the resumed ones
-    steps = [step for step, _ in scalars(run_dir, "d_loss")]
+    steps = [step for step, _ in scalars(run_dir, "train/d_loss")]
     assert steps == [1, 2, 3, 4, 5, 6]
 
 

@@ -43,7 +43,7 @@ def test_every_model_and_loss_trains(make_train_cfg, tmp_path, model, loss):
     )
     d_steps = {"bce": 2, "hinge": 2, "lsgan": 2, "wgan_gp": 5}[loss]  # separate real+fake, or 5 joint
     assert trainer.global_step == 2 and counter.g_steps == 2 and counter.d_steps == 2 * d_steps
-    losses = [v for _, v in scalars(tmp_path, "d_loss")] + [v for _, v in scalars(tmp_path, "g_loss")]
+    losses = [v for _, v in scalars(tmp_path, "train/d_loss")] + [v for _, v in scalars(tmp_path, "train/g_loss")]
     assert len(losses) == 4 and all(math.isfinite(v) for v in losses)
     grid = sorted((tmp_path / "samples").iterdir())[-1]
     assert grid.name == "iter_000002.png"
@@ -186,5 +186,5 @@ def test_every_experiment_composes_and_trains(make_train_cfg, tmp_path, experime
     _, trainer = fit(make_train_cfg(f"experiment={experiment}", "trainer.max_steps=2", "data.batch_size=8",
                                     "trainer.log_every_n_steps=1"))
     assert trainer.global_step == 2
-    losses = [v for tag in ("d_loss", "g_loss") for _, v in scalars(tmp_path, tag)]
+    losses = [v for tag in ("train/d_loss", "train/g_loss") for _, v in scalars(tmp_path, tag)]
     assert len(losses) == 4 and all(math.isfinite(v) for v in losses)

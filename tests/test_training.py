@@ -22,7 +22,7 @@ def test_max_steps_is_iterations(make_train_cfg, tmp_path):
     _, trainer = fit(make_train_cfg("trainer.max_steps=7", "trainer.log_every_n_steps=2"), counter)
     assert (counter.batches, counter.g_steps, counter.d_steps) == (7, 7, 14)
     assert trainer.global_step == 7
-    assert [step for step, _ in scalars(tmp_path, "d_loss")] == [2, 4, 6]
+    assert [step for step, _ in scalars(tmp_path, "train/d_loss")] == [2, 4, 6]
 
 
 def test_joint_discriminator_update_is_one_step(make_train_cfg):
@@ -144,7 +144,7 @@ def test_other_network_is_frozen_during_each_update(make_train_cfg, d_update):
 
 def test_logged_statistics_are_consistent(make_train_cfg, tmp_path):
     fit(make_train_cfg("trainer.max_steps=3", "trainer.log_every_n_steps=1"))
-    tags = ["d_loss", "g_loss", "d_accuracy", "D(x)", "D(G(z))"]
+    tags = ["train/d_loss", "train/g_loss", "train/d_accuracy", "train/D(x)", "train/D(G(z))"]
     tags += [f"confusion/{k}" for k in ("true_positive", "false_negative", "true_negative", "false_positive")]
     values = {tag: dict(scalars(tmp_path, tag)) for tag in tags}
     assert all(sorted(v) == [1, 2, 3] for v in values.values())
@@ -153,8 +153,8 @@ def test_logged_statistics_are_consistent(make_train_cfg, tmp_path):
         assert v["confusion/true_positive"] + v["confusion/false_negative"] == pytest.approx(1)
         assert v["confusion/true_negative"] + v["confusion/false_positive"] == pytest.approx(1)
         expected = (v["confusion/true_positive"] + v["confusion/true_negative"]) / 2
-        assert v["d_accuracy"] == pytest.approx(expected)
-        assert 0 < v["D(x)"] < 1 and 0 < v["D(G(z))"] < 1 and v["d_loss"] > 0 and v["g_loss"] > 0
+        assert v["train/d_accuracy"] == pytest.approx(expected)
+        assert 0 < v["train/D(x)"] < 1 and 0 < v["train/D(G(z))"] < 1 and v["train/d_loss"] > 0 and v["train/g_loss"] > 0
 
 
 def test_run_leaves_checkpoints_samples_curves_and_hparams(make_train_cfg, tmp_path):
@@ -164,8 +164,8 @@ def test_run_leaves_checkpoints_samples_curves_and_hparams(make_train_cfg, tmp_p
     assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["iter_000005.png", "iter_000007.png"]
     assert image_steps(tmp_path, "samples") == [5, 7]
     assert (tmp_path / "training_curves.png").stat().st_size > 10_000
-    final = scalars(tmp_path, "final/d_loss")
-    assert math.isnan(final[0][1]) and final[-1][0] == 7 and final[-1][1] > 0
+    (final,) = scalars(tmp_path, "final/d_loss")
+    assert final[0] == 7 and final[1] > 0, "one point, at the end: no placeholder"
     hparams = yaml.safe_load((tmp_path / "hparams.yaml").read_text())
     assert hparams["data"]["batch_size"] == 128 and hparams["trainer"]["max_steps"] == 7
     assert hparams["model"]["optimizer_g"] == {
@@ -185,8 +185,7 @@ def test_sample_quality_is_logged_returned_and_summarised(make_train_cfg, tmp_pa
     for name in ("classifier_score", "precision", "recall", "min_class_share", "class_kl", "class_share_7"):
         assert len(scalars(tmp_path, f"eval/{name}")) == 2
     assert metrics["eval/fid"] == pytest.approx(scalars(tmp_path, "eval/fid")[-1][1]) and metrics["eval/fid"] > 0
-    final = scalars(tmp_path, "final/fid")
-    assert math.isnan(final[0][1]) and final[-1] == (4, pytest.approx(metrics["eval/fid"]))
+    assert scalars(tmp_path, "final/fid") == [(4, pytest.approx(metrics["eval/fid"]))]
 
 
 def test_resume_continues_exactly_where_the_checkpoint_left_off(make_train_cfg, tmp_path):
@@ -201,10 +200,10 @@ def test_resume_continues_exactly_where_the_checkpoint_left_off(make_train_cfg, 
         counter,
     )
     assert counter.batches == 5 and trainer.global_step == 10
-    resumed_losses = scalars(resumed, "d_loss")
+    resumed_losses = scalars(resumed, "train/d_loss")
     assert [step for step, _ in resumed_losses] == [6, 7, 8, 9, 10]
     # same data batches, same noise, same Adam state: the resumed run repeats the uninterrupted one
-    assert resumed_losses == scalars(first, "d_loss")[5:]
+    assert resumed_losses == scalars(first, "train/d_loss")[5:]
     opt_g, opt_d = trainer.optimizers
     adam_steps = [float(s["step"]) for opt in (opt_g, opt_d) for s in list(opt.state.values())[:1]]
     assert adam_steps == [10.0, 20.0], "Adam's state (and its step count) must come from the checkpoint"
@@ -214,7 +213,7 @@ def test_same_seed_repeats_exactly_and_another_differs(make_train_cfg, tmp_path)
     def losses(seed, name):
         out = tmp_path / name
         train(make_train_cfg("trainer.max_steps=20", "trainer.log_every_n_steps=1", f"seed={seed}", output_dir=out))
-        return [v for _, v in scalars(out, "d_loss")], [v for _, v in scalars(out, "g_loss")]
+        return [v for _, v in scalars(out, "train/d_loss")], [v for _, v in scalars(out, "train/g_loss")]
 
     first, again, other = losses(1, "a"), losses(1, "b"), losses(2, "c")
     assert first == again
@@ -285,7 +284,7 @@ def test_no_values_are_read_back_between_log_iterations(make_train_cfg, extra):
 def test_bf16_mixed_precision_trains(make_train_cfg, tmp_path):
     """The mixed-precision path a GPU run uses (bf16 autocast) also runs on the CPU."""
     fit(make_train_cfg("trainer.max_steps=3", "trainer.log_every_n_steps=1", "trainer.precision=bf16-mixed"))
-    losses = [v for _, v in scalars(tmp_path, "d_loss")]
+    losses = [v for _, v in scalars(tmp_path, "train/d_loss")]
     assert len(losses) == 3 and all(math.isfinite(v) for v in losses)
 
 

@@ -15,7 +15,8 @@ class IterationProgressBar(TQDMProgressBar):
     only on log iterations, when they change.
     """
 
-    def __init__(self, refresh_rate: int = 1, process_position: int = 0, metrics: tuple[str, ...] = ("d_loss", "g_loss")):
+    def __init__(self, refresh_rate: int = 1, process_position: int = 0,
+                 metrics: tuple[str, ...] = ("train/d_loss", "train/g_loss")):
         super().__init__(refresh_rate=refresh_rate, process_position=process_position)
         self.metrics = tuple(metrics)
         self._postfix: dict[str, str] = {}
@@ -34,7 +35,7 @@ class IterationProgressBar(TQDMProgressBar):
     def on_train_batch_end(self, trainer: L.Trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         if is_log_iteration(trainer):
             logged = trainer.callback_metrics
-            self._postfix = {k: f"{float(logged[k]):.3f}" for k in self.metrics if k in logged}
+            self._postfix = {k.split("/")[-1]: f"{float(logged[k]):.3f}" for k in self.metrics if k in logged}
         bar, n = self.train_progress_bar, trainer.global_step
         if bar is None or not self.is_enabled or (n % self.refresh_rate and n != bar.total):
             return

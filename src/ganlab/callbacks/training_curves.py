@@ -16,13 +16,17 @@ class TrainingCurves(L.Callback):
     The history is saved in checkpoints, so a resumed run draws the whole run.
     """
 
-    KEYS = ("d_loss", "g_loss", "d_accuracy")
+    KEYS = ("train/d_loss", "train/g_loss", "train/d_accuracy")
 
     def __init__(self, path: str):
         self.path = Path(path)
         self.history: dict[str, list[float]] = {"iteration": [], **{k: [] for k in self.KEYS}}
         # declared to TensorBoard's HPARAMS tab when the run starts (training.log_hyperparameters)
-        self.final_metrics = tuple(f"final/{k}" for k in self.KEYS)
+        self.final_metrics = tuple(self._final(k) for k in self.KEYS)
+
+    @staticmethod
+    def _final(key: str) -> str:
+        return f"final/{key.removeprefix('train/')}"  # final/d_loss
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         if not is_log_iteration(trainer):
@@ -35,7 +39,7 @@ class TrainingCurves(L.Callback):
     def on_train_end(self, trainer: L.Trainer, pl_module) -> None:
         if not trainer.is_global_zero or not self.history["iteration"]:
             return
-        final = {f"final/{k}": self.history[k][-1] for k in self.KEYS}
+        final = {self._final(k): self.history[k][-1] for k in self.KEYS}
         for logger in trainer.loggers:
             logger.log_metrics(final, step=trainer.global_step)
             logger.save()
@@ -49,12 +53,12 @@ class TrainingCurves(L.Callback):
 
         it = self.history["iteration"]
         fig, (ax_loss, ax_acc) = plt.subplots(2, 1, figsize=(8, 7), sharex=True)
-        ax_loss.plot(it, self.history["d_loss"], label="Discriminator loss")
-        ax_loss.plot(it, self.history["g_loss"], label="Generator loss")
+        ax_loss.plot(it, self.history["train/d_loss"], label="Discriminator loss")
+        ax_loss.plot(it, self.history["train/g_loss"], label="Generator loss")
         ax_loss.set_ylabel("loss")
         ax_loss.set_title("Training loss")
         ax_loss.legend()
-        ax_acc.plot(it, [100 * a for a in self.history["d_accuracy"]], label="Discriminator accuracy")
+        ax_acc.plot(it, [100 * a for a in self.history["train/d_accuracy"]], label="Discriminator accuracy")
         ax_acc.set_ylabel("accuracy (%)")
         ax_acc.set_xlabel("iteration")
         ax_acc.set_title("Discriminator accuracy")
@@ -70,4 +74,6 @@ class TrainingCurves(L.Callback):
         return {"history": self.history}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.history = state_dict["history"]
+        # checkpoints from before the train/ group name the curves without it
+        self.history = {k if k == "iteration" or k.startswith("train/") else f"train/{k}": v
+                        for k, v in state_dict["history"].items()}

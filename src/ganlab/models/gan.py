@@ -156,12 +156,12 @@ class GAN(L.LightningModule):
         # IterationProgressBar shows d_loss and g_loss when they change.
         self.log_dict(
             {
-                "d_loss": d_loss,
-                "g_loss": g_loss,
+                "train/d_loss": d_loss,
+                "train/g_loss": g_loss,
                 # the book's accuracy: mean of Keras' binary accuracy on the real and fake batches
-                "d_accuracy": (true_pos + 1 - false_pos) / 2,
-                "D(x)": torch.sigmoid(real_logits).mean(),
-                "D(G(z))": torch.sigmoid(fake_logits).mean(),
+                "train/d_accuracy": (true_pos + 1 - false_pos) / 2,
+                "train/D(x)": torch.sigmoid(real_logits).mean(),
+                "train/D(G(z))": torch.sigmoid(fake_logits).mean(),
                 "confusion/true_positive": true_pos,
                 "confusion/false_negative": 1 - true_pos,
                 "confusion/true_negative": 1 - false_pos,
