@@ -91,3 +91,16 @@ def test_bad_input_gets_one_line_exit_1_and_no_run_folder(tmp_path, mnist_dir):
     assert output.endswith("model.d_update='both': use 'separate' (the book's) or 'joint'"), output[-2000:]
     assert "Traceback" not in output
     assert not list((tmp_path / "runs").iterdir()), "a run that never started leaves no folder"
+
+
+def test_the_console_says_where_the_run_goes_and_sums_it_up(tmp_path, mnist_dir):
+    result = run("train.py", "trainer.max_steps=20", *FAST, f"hydra.run.dir={tmp_path / 'run'}",
+                 f"paths.data_dir={mnist_dir}")
+    out = result.stdout + result.stderr
+    for line in (f"Run folder: {tmp_path / 'run'}", "Training generator MLPGenerator (114,064 parameters)",
+                 "Trained iterations 0-20 in", "Final: d_loss", f"Checkpoint: {tmp_path / 'run' / 'checkpoints'}",
+                 f"Last sample grid: {tmp_path / 'run' / 'samples' / 'iter_000020.png'}",
+                 f"TensorBoard: tensorboard --logdir {tmp_path / 'run'}"):
+        assert line in out, line
+    for noise in ("GPU available", "litlogger", "LeafSpec", "Total Flops", "LOCAL_RANK"):
+        assert noise not in out, noise

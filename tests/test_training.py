@@ -369,3 +369,20 @@ def test_the_models_shared_config_is_not_offered_as_a_model(make_train_cfg):
     with pytest.raises(MissingConfigException) as refused:
         make_train_cfg("model=_gan")
     assert refused.value.options == ["cgan", "dcgan", "mlp"]
+
+
+@pytest.mark.parametrize(("logger", "files"), [("csv", {"metrics.csv", "hparams.yaml"}), ("none", set()),
+                                               ("many", {"metrics.csv", "hparams.yaml", "events"})])
+def test_each_logger_choice_trains(make_train_cfg, tmp_path, logger, files):
+    train(make_train_cfg(f"logger={logger}", "trainer.max_steps=3", "trainer.log_every_n_steps=1"))
+    written = {p.name.split(".out.")[0] for p in tmp_path.iterdir() if p.is_file()} - {"training_curves.png"}
+    assert written == files
+    if "metrics.csv" in files:
+        rows = (tmp_path / "metrics.csv").read_text().splitlines()
+        assert "train/d_loss" in rows[0].split(",") and len(rows) >= 4
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file() and (tmp_path / "samples").is_dir()
+
+
+def test_overfit_batches_is_refused_not_ignored(make_train_cfg):
+    with pytest.raises(ValueError, match=r"trainer.overfit_batches=1 does not apply here: every iteration draws"):
+        build(make_train_cfg("+trainer.overfit_batches=1"))

@@ -6,6 +6,7 @@ import logging
 import math
 import os
 import signal
+import time
 from pathlib import Path
 
 import lightning as L
@@ -18,6 +19,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from ganlab.console import announce, quiet_libraries, summarise
 from ganlab.config import AUTO, newest_checkpoint  # importing it registers the resolvers conf/ uses
 from ganlab.engine.interrupts import Interrupted
 from ganlab.resume import check_resume
@@ -29,8 +31,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
     """Trains ``cfg.model`` on ``cfg.data`` and returns the final metrics. Raises ``Interrupted``
     when Ctrl-C or SIGTERM stopped training early (after a whole iteration, checkpointed)."""
     resolve_ckpt_path(cfg)
+    quiet_libraries()
     datamodule, model, trainer = build(cfg)
     log_hyperparameters(trainer, cfg)
+    announce(cfg.paths.output_dir, model, cfg.get("ckpt_path"))
+    first, start = _iteration_of(cfg.get("ckpt_path")), time.perf_counter()
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     except SystemExit as stop:
@@ -46,7 +51,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     for callback in trainer.callbacks:  # e.g. eval/fid from SampleQualityMetrics
         metrics.update(getattr(callback, "results", {}))
+    summarise(trainer, cfg.paths.output_dir, first, time.perf_counter() - start, metrics)
     return metrics
+
+
+def _iteration_of(ckpt_path: str | None) -> int:
+    if not ckpt_path:
+        return 0
+    return int(torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True)["global_step"])
 
 
 def resolve_ckpt_path(cfg: DictConfig) -> None:
@@ -57,7 +69,7 @@ def resolve_ckpt_path(cfg: DictConfig) -> None:
     if cfg.get("ckpt_path") == AUTO:
         found = newest_checkpoint(run_dir)
         if found is not None:
-            log.info("Resuming from %s, the newest checkpoint in this run's folder (ckpt_path=auto)", found)
+            log.info("Found %s, the newest checkpoint in this run's folder (ckpt_path=auto)", found)
         with open_dict(cfg):
             cfg.ckpt_path = str(found) if found is not None else None
     elif not cfg.get("ckpt_path") and newest_checkpoint(run_dir) is not None:
@@ -127,6 +139,11 @@ def check_config(cfg: DictConfig) -> None:
     every = cfg.trainer.get("log_every_n_steps", 50)
     if not isinstance(every, int) or every < 1:
         raise ValueError(f"trainer.log_every_n_steps={every}: log every 1 or more iterations, e.g. 50")
+    if cfg.trainer.get("overfit_batches"):
+        raise ValueError(
+            f"trainer.overfit_batches={cfg.trainer.overfit_batches} does not apply here: every iteration draws "
+            "fresh random batches (data.sampling), which Lightning's batch limits cannot pin. Leave it out"
+        )
     strategy = cfg.trainer.get("strategy")
     if strategy in ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook"):
         raise ValueError(
