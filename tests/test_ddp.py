@@ -67,7 +67,7 @@ def test_two_ranks_write_one_set_of_artifacts(two_ranks):
     assert sorted(p.name for p in (two_ranks / "checkpoints").iterdir()) == [
         "iter_000020.ckpt", "iter_000040.ckpt", "iter_000060.ckpt", "last.ckpt"]
     assert sorted(p.name for p in (two_ranks / "samples").iterdir()) == [
-        "iter_000020.png", "iter_000040.png", "iter_000060.png"]
+        "iter_000020.png", "iter_000040.png", "iter_000060.png", "training.gif"]
     ckpt = torch.load(two_ranks / "checkpoints" / "last.ckpt", weights_only=False)
     assert ckpt["global_step"] == ITERATIONS
     assert len(ckpt["rng_state"]["ranks"]) == 2, "every rank's noise state"

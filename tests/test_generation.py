@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from ganlab.generation import check_request, generate, load_gan, stream_npy, write_images
+from ganlab.generation import check_request, digits, generate, load_gan, stream_npy, write_images
 from ganlab.training import train
 from helpers import compose_config
 
@@ -63,9 +63,16 @@ def test_digit_is_for_conditional_gans_only(checkpoint, tmp_path, mnist_dir):
     cgan = load_gan(out / "checkpoints" / "last.ckpt")
     sevens, threes = generate(cgan, 6, seed=1, digit=7), generate(cgan, 6, seed=1, digit=3)
     assert sevens.shape == (6, 1, 28, 28) and not torch.equal(sevens, threes)
-    # streamed in batches of 7, the ten digits still come in generate's balanced order
+    # streamed in batches of 7: the ten digits in equal shares, in random order, saved beside
     streamed = np.load(stream_npy(cgan, 30, tmp_path / "c.npy", seed=1, batch_size=7))
-    assert np.array_equal(streamed, generate(cgan, 30, seed=1, batch_size=7).squeeze(1).numpy())
+    assert np.array_equal(streamed, generate(cgan, 30, seed=1, batch_size=7, shuffled=True).squeeze(1).numpy())
+    labels = np.load(tmp_path / "c.labels.npy")
+    assert sorted(labels.tolist()) == [d for d in range(10) for _ in range(3)]
+    assert labels.tolist() != sorted(labels.tolist()), "not sorted by digit"
+    assert np.array_equal(labels, digits(cgan, 30, None, seed=1, shuffled=True).numpy())
+    sevens_npy = np.load(stream_npy(cgan, 6, tmp_path / "s.npy", seed=1, digit=7))
+    assert np.array_equal(sevens_npy, sevens.squeeze(1).numpy())
+    assert np.load(tmp_path / "s.labels.npy").tolist() == [7] * 6
     with pytest.raises(ValueError, match="from 0 to 9"):
         generate(cgan, 4, digit=10)
 

@@ -95,10 +95,10 @@ def test_a_fresh_start_over_a_run_folder_with_checkpoints_is_refused(tmp_path, m
     run_dir = tmp_path / "run"
     (run_dir / "checkpoints").mkdir(parents=True)
     (run_dir / "checkpoints" / "last.ckpt").write_bytes(b"a run's checkpoint")
-    refused = subprocess.run(command(run_dir, mnist_dir, "ckpt_path=null"), cwd=ROOT, capture_output=True,
-                             text=True, timeout=300)
-    assert refused.returncode == 1
-    assert "already holds checkpoints of a run, which a fresh start would overwrite" in refused.stdout + refused.stderr
+    with pytest.raises(ValueError, match="already holds checkpoints of a run, which a fresh start would overwrite: "
+                                         "resume it with ckpt_path=auto"):
+        train(compose_config("train", [*FAST, f"paths.data_dir={mnist_dir}", f"paths.output_dir={run_dir}",
+                                       "ckpt_path=null"]))
     assert (run_dir / "checkpoints" / "last.ckpt").read_bytes() == b"a run's checkpoint"
 
 
@@ -161,6 +161,7 @@ def test_a_sigterm_before_training_starts_is_still_an_interruption(make_train_cf
     assert stop.value.exit_code == 143 and stop.value.iteration == 1
 
 
+@pytest.mark.slow
 def test_an_interrupted_sweep_says_which_jobs_ran_and_which_never_started(tmp_path, mnist_dir):
     sweep_dir = tmp_path / "sweep"
     process = subprocess.Popen(

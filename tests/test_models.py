@@ -45,7 +45,7 @@ def test_every_model_and_loss_trains(make_train_cfg, tmp_path, model, loss):
     assert trainer.global_step == 2 and counter.g_steps == 2 and counter.d_steps == 2 * d_steps
     losses = [v for _, v in scalars(tmp_path, "train/d_loss")] + [v for _, v in scalars(tmp_path, "train/g_loss")]
     assert len(losses) == 4 and all(math.isfinite(v) for v in losses)
-    grid = sorted((tmp_path / "samples").iterdir())[-1]
+    grid = sorted((tmp_path / "samples").glob("iter_*.png"))[-1]
     assert grid.name == "iter_000002.png"
 
 

@@ -161,7 +161,12 @@ def test_run_leaves_checkpoints_samples_curves_and_hparams(make_train_cfg, tmp_p
     train(make_train_cfg("trainer.max_steps=7"))
     ckpts = {p.name: torch.load(p, weights_only=True)["global_step"] for p in (tmp_path / "checkpoints").iterdir()}
     assert ckpts == {"iter_000005.ckpt": 5, "last.ckpt": 7}
-    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["iter_000005.png", "iter_000007.png"]
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == [
+        "iter_000005.png", "iter_000007.png", "training.gif"]
+    from PIL import Image
+
+    with Image.open(tmp_path / "samples" / "training.gif") as gif:
+        assert gif.n_frames == 2 and gif.size == Image.open(tmp_path / "samples" / "iter_000007.png").size
     assert image_steps(tmp_path, "samples") == [5, 7]
     assert (tmp_path / "training_curves.png").stat().st_size > 10_000
     (final,) = scalars(tmp_path, "final/d_loss")

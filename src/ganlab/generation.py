@@ -73,27 +73,33 @@ def _is_whole(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def generate(model: GAN, n: int, seed: int = 0, batch_size: int = 1000, digit: int | None = None) -> torch.Tensor:
+def generate(model: GAN, n: int, seed: int = 0, batch_size: int = 1000, digit: int | None = None,
+             shuffled: bool = False) -> torch.Tensor:
     """``n`` images [n, 1, 28, 28] in [-1, 1], on the CPU; the same seed gives the same images.
 
-    A conditional GAN draws ``digit`` (0-9), or all ten digits in equal shares when it is None.
+    A conditional GAN draws ``digit`` (0-9), or all ten digits in equal shares when it is None:
+    in order (a grid's rows), or ``shuffled`` (``digits(...)`` says which image is which).
     """
     if not _is_whole(n) or n < 1:
         raise ValueError(f"n={n!r}: ask for a positive whole number of images, e.g. n=64")
-    return model.sample(n=n, seed=seed, labels=_labels(model, n, digit), batch_size=batch_size).float().cpu()
+    labels = digits(model, n, digit, seed, shuffled)
+    return model.sample(n=n, seed=seed, labels=labels, batch_size=batch_size).float().cpu()
 
 
 def stream_npy(model: GAN, n: int, out: str | os.PathLike, seed: int = 0, batch_size: int = 1000,
                digit: int | None = None) -> Path:
-    """``write_images(generate(model, n, ...), out)`` for an .npy, written batch by batch into the
-    file: memory holds one batch of images (and the noise, an eighth of their size), so any ``n``
-    that fits on disk works. The same images as ``generate``; written under a temporary name."""
+    """``write_images(generate(model, n, ..., shuffled=True), out)`` for an .npy, written batch by
+    batch into the file: memory holds one batch of images (and the noise, an eighth of their size),
+    so any ``n`` that fits on disk works; written under a temporary name. A conditional GAN's
+    digits come in random order (a tool that splits samples in order must not get 1000 zeros
+    first) and are saved beside them, ``<out>.labels.npy``."""
     out = Path(out)
     if _check_out(out, n) != ".npy":
         raise ValueError(f"out={out}: stream_npy writes .npy files")
-    labels = _labels(model, n, digit)
-    if labels is None and model.num_classes:
-        labels = model.balanced_labels(n)  # as sample() draws them for the whole n
+    labels = digits(model, n, digit, seed, shuffled=True)
+    if labels is not None:
+        labels = labels.to(model.device)
+        _save_npy(labels.cpu().numpy().astype(np.int64), labels_path(out))
     rng = torch.Generator(device=model.device).manual_seed(seed)
     z = torch.randn(n, model.z_dim, generator=rng, device=model.device)  # as sample() draws it
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -111,14 +117,36 @@ def stream_npy(model: GAN, n: int, out: str | os.PathLike, seed: int = 0, batch_
     return out
 
 
-def _labels(model: GAN, n: int, digit: int | None) -> torch.Tensor | None:
+def labels_path(out: str | os.PathLike) -> Path:
+    """Where a conditional GAN's .npy samples keep their digits: ``x.npy`` -> ``x.labels.npy``."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}.labels.npy")
+
+
+def digits(model: GAN, n: int, digit: int | None, seed: int = 0, shuffled: bool = False) -> torch.Tensor | None:
+    """The digits a conditional GAN draws (None for an unconditional one): ``digit`` n times, or
+    0-9 in equal shares, in order or shuffled (from ``seed``)."""
     if digit is None:
-        return None
+        if not model.num_classes:
+            return None
+        labels = model.balanced_labels(n).cpu()
+        if shuffled:
+            labels = labels[torch.randperm(n, generator=torch.Generator().manual_seed(seed))]
+        return labels
     if not model.num_classes:
         raise ValueError(f"digit={digit}: this checkpoint's GAN is not conditional (train with model=cgan)")
     if not 0 <= digit < model.num_classes:
         raise ValueError(f"digit={digit}: ask for a digit from 0 to {model.num_classes - 1}")
     return torch.full((n,), digit, dtype=torch.long)
+
+
+def _save_npy(array: np.ndarray, out: Path) -> None:
+    tmp = out.with_name(f".{out.name}.partial.npy")
+    try:
+        np.save(tmp, array)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write_images(images: torch.Tensor, out: str | os.PathLike, nrow: int | None = None) -> Path:

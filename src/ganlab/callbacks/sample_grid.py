@@ -14,7 +14,8 @@ from ganlab.engine.divergence import check_weights
 class SampleGrid(L.Callback):
     """Every ``every_n_iterations`` (and after the last), draws G's images for the module's fixed
     noise as a grid: to TensorBoard's IMAGES tab and as ``<dirpath>/iter_NNNNNN.png``. A
-    conditional G draws one row per digit.
+    conditional G draws one row per digit. When training ends, the grids so far (a resumed run's
+    earlier ones too) become ``<dirpath>/training.gif``: the same digits taking shape.
 
     Runs on rank 0 only: sampling needs no other rank, and one process writes the files.
     """
@@ -29,6 +30,22 @@ class SampleGrid(L.Callback):
     def on_train_batch_end(self, trainer: L.Trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         if ends_interval(trainer, self.every_n_iterations):
             self.draw(trainer, pl_module, trainer.global_step)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module) -> None:
+        if trainer.is_global_zero:
+            self.animate()
+
+    def animate(self, seconds_per_frame: float = 0.25) -> Path | None:
+        frames = sorted(self.dirpath.glob("iter_*.png"))
+        if len(frames) < 2:
+            return None
+        from PIL import Image
+
+        images = [Image.open(frame).convert("P") for frame in frames]
+        path = self.dirpath / "training.gif"
+        images[0].save(path, save_all=True, append_images=images[1:], duration=int(seconds_per_frame * 1000),
+                       loop=0)
+        return path
 
     def draw(self, trainer: L.Trainer, pl_module, iteration: int) -> Path | None:
         if not trainer.is_global_zero:
