@@ -108,6 +108,12 @@ class Engine(L.Callback):
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.interrupts.uninstall()
+        if is_log_iteration(trainer) and trainer.global_step % trainer.log_every_n_steps:
+            # Lightning hands logged values to the loggers on its own every-n schedule, which the
+            # last iteration of a run of, say, 130 (or 30) at every 50 misses: handed over here.
+            last = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(("train/", "confusion/"))}
+            for logger in trainer.loggers:
+                logger.log_metrics(last, step=trainer.global_step)
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         self.interrupts.uninstall()
