@@ -58,6 +58,7 @@ def sweep_size(multirun_yaml: Path) -> int | None:
 @one_line_errors
 def main(cfg: DictConfig) -> float | None:
     try:
+        check_objective(cfg)
         metrics = train(cfg)
     except Interrupted as stop:
         last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
@@ -75,11 +76,36 @@ def main(cfg: DictConfig) -> float | None:
             raise  # the sweep's other jobs still run; Hydra reports this one as failed at the end
         raise SystemExit(1) from None
     except Exception as err:
-        if user_error(err) is not None and not cfg.get("ckpt_path"):
+        if user_error(err) is not None:  # a resumed run's folder holds checkpoints: it stays
             remove_if_never_started(Path(cfg.paths.output_dir))
         raise
-    # A Hydra sweeper optimises what the task function returns.
-    return metrics.get(cfg.get("optimized_metric")) if cfg.get("optimized_metric") else None
+    return objective(cfg, metrics)
+
+
+def searching() -> bool:
+    """Whether a sweeper that optimises the task's return value runs this job (not Hydra's basic one)."""
+    return not str(HydraConfig.get().sweeper.get("_target_", "")).endswith("BasicSweeper")
+
+
+def check_objective(cfg: DictConfig) -> None:
+    """Before training: a search for an eval/* metric needs the evaluation that measures it."""
+    name = cfg.get("optimized_metric")
+    if searching() and name and name.startswith("eval/") and not (cfg.get("callbacks") or {}).get("sample_quality"):
+        raise ValueError(f"optimized_metric={name} comes from the sample-quality evaluation, which "
+                         "callbacks.sample_quality=null switches off: the search would have nothing to optimise")
+
+
+def objective(cfg: DictConfig, metrics: dict[str, float]) -> float | None:
+    """What a Hydra sweeper (e.g. hparams_search=optuna) optimises: ``optimized_metric``. A sweeper
+    that is given None records a failed trial and goes on, so a missing metric is an error here."""
+    name = cfg.get("optimized_metric")
+    value = metrics.get(name) if name else None
+    if value is None and name and searching():
+        raise ValueError(
+            f"optimized_metric={name} was not measured in this run, so the sweeper has nothing to optimise "
+            f"(it measured: {', '.join(sorted(metrics))}): choose one of those"
+        )
+    return value
 
 
 if __name__ == "__main__":

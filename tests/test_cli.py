@@ -103,3 +103,12 @@ def assert_console_sums_up(out: str, run_dir: Path) -> None:
         assert line in out, line
     for noise in ("GPU available", "litlogger", "LeafSpec", "Total Flops", "LOCAL_RANK"):
         assert noise not in out, noise
+
+
+def test_long_sweep_job_names_are_cut_to_a_unique_folder_name():
+    from ganlab.config import _job_dirname
+
+    assert _job_dirname(0, "data.batch_size=32") == "0_data.batch_size=32"
+    long_a, long_b = "model.optimizer_g.lr=0.00019182157424526137," * 6, "model.optimizer_g.lr=0.00019182157424526138," * 6
+    a, b = _job_dirname(3, long_a), _job_dirname(3, long_b)
+    assert len(a) == len(b) == 120 and a != b and a.startswith("3_model.optimizer_g.lr=")

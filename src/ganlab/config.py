@@ -78,12 +78,24 @@ def _resume_purge_step(ckpt_path: str | None) -> int | None:
     return int(ckpt["global_step"]) + 1
 
 
+def _job_dirname(num: int, override_dirname: str, limit: int = 120) -> str:
+    """A sweep job's folder: its number and what it changed, cut (with a hash of the whole, so
+    names stay unique) where a long override list would pass the file system's 255-byte limit."""
+    name = f"{num}_{override_dirname}" if override_dirname else str(num)
+    if len(name) <= limit:
+        return name
+    import hashlib
+
+    return f"{name[: limit - 9]}~{hashlib.sha1(name.encode()).hexdigest()[:8]}"
+
+
 def register_resolvers() -> None:
     OmegaConf.register_new_resolver("project_root", project_root, replace=True)
     OmegaConf.register_new_resolver("resume_dir", _resume_dir, replace=True)
     OmegaConf.register_new_resolver("config_subdir", _config_subdir, replace=True)
     OmegaConf.register_new_resolver("resume_purge_step", _resume_purge_step, replace=True)
     OmegaConf.register_new_resolver("strategy_for", _strategy_for, replace=True)
+    OmegaConf.register_new_resolver("job_dirname", _job_dirname, replace=True)
 
 
 register_resolvers()
