@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 ARGS   ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install train evaluator test test-full bench tensorboard clean
+.PHONY: help install train evaluator test test-full bench report tensorboard clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -34,6 +34,9 @@ test-full: $(STAMP) ## Run every test, the slow ones too
 
 bench: $(STAMP) ## Speed: the framework against a plain PyTorch loop (prints it/s and their ratio)
 	$(PY) benchmarks/speed.py $(ARGS)
+
+report: $(STAMP) ## One page for a sweep or run: table, plots, last grids (ARGS=<folder>; default the newest)
+	$(PY) src/report.py $(ARGS)
 
 tensorboard: $(STAMP) ## Show every run under logs/ in TensorBoard (http://localhost:6006)
 	$(VENV)/bin/tensorboard --logdir logs $(ARGS)

@@ -11,7 +11,8 @@ import hydra
 from omegaconf import DictConfig
 
 from ganlab.errors import one_line_errors
-from ganlab.generation import check_request, generate, load_gan, pick_device, stream_npy, write_images
+from ganlab.generation import (check_request, generate, interpolation, load_gan, pick_device, stream_npy,
+                               write_images)
 
 log = logging.getLogger(__name__)
 
@@ -21,12 +22,15 @@ log = logging.getLogger(__name__)
 def main(cfg: DictConfig) -> None:
     check_request(cfg.n, cfg.digit, cfg.out)  # before the checkpoint is loaded
     model = load_gan(cfg.ckpt_path, pick_device(cfg.device))
-    if str(cfg.out).lower().endswith(".npy"):  # any n: written to disk batch by batch
+    if cfg.get("interpolate"):  # n rows, each a walk of `interpolate` steps between two noise vectors
+        images = interpolation(model, cfg.n, cfg.interpolate, seed=cfg.seed, digit=cfg.digit)
+        path = write_images(images, cfg.out, nrow=cfg.interpolate)
+    elif str(cfg.out).lower().endswith(".npy"):  # any n: written to disk batch by batch
         path = stream_npy(model, cfg.n, cfg.out, seed=cfg.seed, batch_size=cfg.batch_size, digit=cfg.digit)
     else:
         path = write_images(generate(model, cfg.n, seed=cfg.seed, batch_size=cfg.batch_size, digit=cfg.digit),
                             cfg.out, nrow=cfg.nrow)
-    log.info("wrote %d images to %s", cfg.n, path)
+    log.info("wrote %d images to %s", cfg.n * (cfg.get("interpolate") or 1), path)
 
 
 if __name__ == "__main__":

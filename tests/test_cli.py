@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import yaml
 
 from helpers import ROOT, hparams_columns, scalars
@@ -42,6 +43,17 @@ def test_multirun_sweep_gives_one_named_folder_per_value(tmp_path, mnist_dir):
     assert len(columns) <= 16 and not [c for c in columns if "_target_" in c or "path" in c or "interval" in c]
     assert {"final/d_loss", "final/g_loss", "final/d_accuracy"} <= set(metrics)
 
+    run("report.py", str(sweep))  # the sweep report: one page
+    page = (sweep / "report.html").read_text()
+    header = page.split("<tr>")[1]
+    assert "<th>data.batch_size</th>" in header and "<th>final/d_loss</th>" in header
+    rows = page.split("</table>")[0].split("<tr>")[2:]
+    assert [row.split("<td>")[2].split("</td>")[0] for row in rows] == ["32", "64"]
+    assert all("<td>finished</td>" in row for row in rows)
+    for src in [part.split('"')[0] for part in page.split('src="')[1:]]:
+        assert (sweep / src).is_file(), src
+    assert page.count("<figure>") == 2, "each job's last grid"
+
 
 def test_resume_continues_the_same_run_and_its_curves(tmp_path, mnist_dir):
     common = [*FAST, "trainer.log_every_n_steps=1", "checkpoint_interval=3", "trainer.max_steps=6",
@@ -67,6 +79,7 @@ def test_generate_writes_raw_samples(tmp_path, checkpoint):
     assert not list(Path(ROOT).glob("generate.log")), "generate writes no log file into the project"
 
 
+@pytest.mark.slow
 def test_a_diverging_run_says_so_in_one_line_and_exits_1(tmp_path, mnist_dir):
     result = subprocess.run(
         [sys.executable, str(ROOT / "src" / "train.py"), "model.optimizer_d.lr=1e30", "model.optimizer_g.lr=1e30",
@@ -112,3 +125,13 @@ def test_long_sweep_job_names_are_cut_to_a_unique_folder_name():
     long_a, long_b = "model.optimizer_g.lr=0.00019182157424526137," * 6, "model.optimizer_g.lr=0.00019182157424526138," * 6
     a, b = _job_dirname(3, long_a), _job_dirname(3, long_b)
     assert len(a) == len(b) == 120 and a != b and a.startswith("3_model.optimizer_g.lr=")
+
+
+@pytest.mark.slow
+def test_generate_draws_interpolation_rows(tmp_path, checkpoint):
+    run("generate.py", f"ckpt_path={checkpoint}", "n=3", "interpolate=6", f"out={tmp_path / 'walk.png'}",
+        "device=cpu")
+    from PIL import Image
+
+    with Image.open(tmp_path / "walk.png") as grid:
+        assert grid.size == (2 + 6 * 30, 2 + 3 * 30), "6 images a row, 3 rows (28 px + 2 px padding each)"

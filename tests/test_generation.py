@@ -118,3 +118,21 @@ def test_random_bytes_are_not_a_checkpoint(tmp_path):
     path.write_bytes(bytes(range(256)) * 20)
     with pytest.raises(ValueError, match="random.ckpt is not a checkpoint this project can read"):
         load_gan(path)
+
+
+def test_interpolation_walks_smoothly_between_two_noise_vectors(checkpoint, tmp_path):
+    from ganlab.generation import interpolation, slerp
+
+    model = load_gan(checkpoint)
+    walks = interpolation(model, rows=3, steps=8, seed=5)
+    assert walks.shape == (24, 1, 28, 28)
+    rng = torch.Generator().manual_seed(5)
+    start, end = torch.randn(3, model.z_dim, generator=rng), torch.randn(3, model.z_dim, generator=rng)
+    assert torch.allclose(walks[0::8], model.sample(start), atol=1e-5), "each row starts at its first vector"
+    assert torch.allclose(walks[7::8], model.sample(end), atol=1e-5), "and ends at its second"
+    steps = (walks[1:8] - walks[:7]).abs().mean(dim=(1, 2, 3))
+    assert steps.max() < (walks[7] - walks[0]).abs().mean(), "neighbours are closer than the ends"
+    norms = slerp(start[:1, None], end[:1, None], torch.linspace(0, 1, 8)[None, :, None]).norm(dim=-1)
+    assert norms.min() > 0.9 * min(start[0].norm(), end[0].norm()), "the walk keeps a Gaussian z's length"
+    with pytest.raises(ValueError, match="interpolate=1: give a whole number, at least 2"):
+        interpolation(model, rows=2, steps=1)

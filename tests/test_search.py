@@ -20,6 +20,7 @@ def search(tmp_path, data_dir, *overrides: str) -> subprocess.CompletedProcess:
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_a_search_without_its_metric_stops_before_training(tmp_path, mnist_dir):
     done = search(tmp_path, mnist_dir, "callbacks.sample_quality=null", "hydra.sweeper.n_trials=2")
     assert done.returncode == 1

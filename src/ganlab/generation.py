@@ -86,6 +86,34 @@ def generate(model: GAN, n: int, seed: int = 0, batch_size: int = 1000, digit: i
     return model.sample(n=n, seed=seed, labels=labels, batch_size=batch_size).float().cpu()
 
 
+def interpolation(model: GAN, rows: int, steps: int, seed: int = 0, digit: int | None = None) -> torch.Tensor:
+    """``rows`` walks of ``steps`` images each ([rows * steps, 1, 28, 28], row by row): G's images
+    along the great circle between two random noise vectors (spherical interpolation, which keeps
+    the norm a Gaussian z has, where a straight line would pass through unlikely short vectors).
+    A conditional GAN keeps one digit along a row: ``digit``, or 0-9 row by row."""
+    for name, value in (("n", rows), ("interpolate", steps)):
+        if not _is_whole(value) or value < (2 if name == "interpolate" else 1):
+            raise ValueError(f"{name}={value!r}: give a whole number, at least {2 if name == 'interpolate' else 1}")
+    rng = torch.Generator().manual_seed(seed)
+    start, end = torch.randn(rows, model.z_dim, generator=rng), torch.randn(rows, model.z_dim, generator=rng)
+    t = torch.linspace(0, 1, steps)[None, :, None]
+    z = slerp(start[:, None], end[:, None], t).reshape(rows * steps, model.z_dim)
+    labels = digits(model, rows, digit)
+    if labels is not None:
+        labels = labels if digit is not None else torch.arange(rows) % model.num_classes
+        labels = labels.repeat_interleave(steps)
+    return model.sample(z=z, labels=labels).float().cpu()
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    cos = (a / a.norm(dim=-1, keepdim=True) * b / b.norm(dim=-1, keepdim=True)).sum(-1, keepdim=True)
+    omega = torch.arccos(cos.clamp(-1, 1))
+    sin = torch.sin(omega)
+    if bool((sin.abs() < 1e-6).any()):  # (anti)parallel vectors: the straight line is as good
+        return (1 - t) * a + t * b
+    return torch.sin((1 - t) * omega) / sin * a + torch.sin(t * omega) / sin * b
+
+
 def stream_npy(model: GAN, n: int, out: str | os.PathLike, seed: int = 0, batch_size: int = 1000,
                digit: int | None = None) -> Path:
     """``write_images(generate(model, n, ..., shuffled=True), out)`` for an .npy, written batch by

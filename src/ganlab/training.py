@@ -207,9 +207,13 @@ def run_definition(cfg: DictConfig) -> dict[str, int | float | str | bool]:
             if not key.startswith(_NOT_DEFINING) and key not in overridden:
                 overridden.append(key)
     definition = {}
+    # a group's choice (model=dcgan) as Hydra records it; without Hydra, the class it builds
+    fallback = {"model": "model.generator._target_", "loss": "model.loss._target_"}
     for key in (*overridden, *DEFINING):
         if key in choices and "." not in key:
             value = choices[key]
+        elif key in fallback:
+            value = str(OmegaConf.select(cfg, fallback[key], default="")).rsplit(".", 1)[-1] or None
         else:
             value = OmegaConf.select(cfg, key, default=None)
             if OmegaConf.is_dict(value):

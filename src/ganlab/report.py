@@ -1,0 +1,194 @@
+"""One page that reads a sweep (or a single run): a table of what each job changed and how it
+ended, plots of the final metrics against the swept value and of the curves over iterations, and
+each job's last sample grid side by side. Reads only the run folders (TensorBoard's event files,
+Hydra's records, the grids), so it works on a sweep that is still running or has failed jobs."""
+
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+# The curves and final values the table and the plots show, when a job logged them
+CURVES = ("train/d_loss", "train/g_loss", "train/d_accuracy", "eval/fid")
+FINALS = ("final/d_loss", "final/g_loss", "final/d_accuracy", "final/fid", "final/classifier_score",
+          "final/precision", "final/recall")
+
+
+@dataclass
+class Job:
+    folder: Path
+    overrides: dict[str, str]
+    max_steps: int | None
+    iterations: int = 0
+    seconds: float = math.nan
+    curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    finals: dict[str, float] = field(default_factory=dict)
+    last_grid: Path | None = None
+
+    error: str | None = None  # the ERROR line of its train.log: diverged, interrupted, refused
+
+    @property
+    def status(self) -> str:
+        if self.error:
+            return self.error
+        if self.finals and self.iterations == self.max_steps:
+            return "finished"
+        return f"running or stopped ({self.iterations} of {self.max_steps})"
+
+    @property
+    def speed(self) -> float:
+        return self.iterations / self.seconds if self.seconds and self.seconds > 0 else math.nan
+
+
+def find_jobs(folder: Path) -> list[Path]:
+    """The run folders: ``folder`` itself for a single run, or a sweep's job folders in job order."""
+    if (folder / ".hydra").is_dir():
+        return [folder]
+    jobs = [p for p in folder.iterdir() if p.is_dir() and (p / ".hydra").is_dir()]
+    return sorted(jobs, key=lambda p: (int(p.name.split("_")[0]) if p.name.split("_")[0].isdigit() else 1e9, p.name))
+
+
+def read_job(folder: Path) -> Job:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    hydra_dir = folder / ".hydra"
+    overrides = {}
+    if (hydra_dir / "overrides.yaml").is_file():
+        for override in yaml.safe_load((hydra_dir / "overrides.yaml").read_text()) or []:
+            key, _, value = override.partition("=")
+            overrides[key.lstrip("+~")] = value
+    config = yaml.safe_load((hydra_dir / "config.yaml").read_text()) if (hydra_dir / "config.yaml").is_file() else {}
+    job = Job(folder, overrides, ((config or {}).get("trainer") or {}).get("max_steps"))
+    acc = EventAccumulator(str(folder), size_guidance={"scalars": 0, "images": 1})
+    acc.Reload()
+    tags = set(acc.Tags().get("scalars", []))
+    first_wall = last_wall = None
+    for tag in CURVES:
+        if tag in tags:
+            events = acc.Scalars(tag)
+            job.curves[tag] = [(e.step, e.value) for e in events]
+            job.iterations = max(job.iterations, events[-1].step)
+            first_wall = min(first_wall or events[0].wall_time, events[0].wall_time)
+            last_wall = max(last_wall or events[-1].wall_time, events[-1].wall_time)
+    for tag in FINALS:
+        if tag in tags:
+            job.finals[tag] = acc.Scalars(tag)[-1].value
+    if first_wall is not None:
+        job.seconds = last_wall - first_wall
+    grids = sorted((folder / "samples").glob("iter_*.png"))
+    job.last_grid = grids[-1] if grids else None
+    log = folder / "train.log"
+    errors = [line.split("][ERROR] - ", 1)[1] for line in (log.read_text().splitlines() if log.is_file() else [])
+              if "][ERROR] - " in line]
+    job.error = errors[0][:160] if errors else None
+    return job
+
+
+def swept_keys(jobs: list[Job]) -> list[str]:
+    """The overrides whose values differ between the jobs (a single run: what it overrode)."""
+    keys = list(dict.fromkeys(k for job in jobs for k in job.overrides))
+    if len(jobs) == 1:
+        return keys
+    return [k for k in keys if len({job.overrides.get(k) for job in jobs}) > 1]
+
+
+def write_report(folder: str | Path) -> Path:
+    """Writes ``<folder>/report.html`` (and its plots beside it) and returns its path."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder} is not a folder; give a sweep folder (logs/multiruns/<time>) or a run's")
+    paths = find_jobs(folder)
+    if not paths:
+        raise ValueError(f"{folder} holds no runs (no folder with a .hydra record of src/train.py)")
+    jobs = [read_job(p) for p in paths]
+    keys = swept_keys(jobs)
+    plots = _plot(folder, jobs, keys)
+    out = folder / "report.html"
+    out.write_text(_html(folder, jobs, keys, plots))
+    return out
+
+
+def _number(value: str | None) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _plot(folder: Path, jobs: list[Job], keys: list[str]) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; no display on servers
+    import matplotlib.pyplot as plt
+
+    names = []
+    x_key = keys[0] if len(keys) == 1 and all(_number(j.overrides.get(keys[0])) is not None for j in jobs) else None
+    finals = [tag for tag in FINALS if any(tag in j.finals for j in jobs)]
+    if finals and len(jobs) > 1:
+        fig, axes = plt.subplots(1, len(finals), figsize=(3.2 * len(finals), 3), squeeze=False)
+        for ax, tag in zip(axes[0], finals):
+            points = [(_number(j.overrides.get(x_key)) if x_key else i, j.finals[tag])
+                      for i, j in enumerate(jobs) if tag in j.finals]
+            ax.plot(*zip(*sorted(points)), marker="o")
+            ax.set_title(tag, fontsize=9)
+            ax.set_xlabel(x_key or "job")
+            if x_key and min(p[0] for p in points) > 0 and max(p[0] for p in points) / min(p[0] for p in points) > 8:
+                ax.set_xscale("log", base=2)
+        fig.tight_layout()
+        fig.savefig(folder / "report_finals.png", dpi=90)
+        plt.close(fig)
+        names.append("report_finals.png")
+    curves = [tag for tag in CURVES if any(tag in j.curves for j in jobs)]
+    if curves:
+        fig, axes = plt.subplots(1, len(curves), figsize=(3.6 * len(curves), 3), squeeze=False)
+        for ax, tag in zip(axes[0], curves):
+            for job in jobs:
+                if tag in job.curves:
+                    steps, values = zip(*job.curves[tag])
+                    ax.plot(steps, values, label=_label(job, keys), linewidth=1)
+            ax.set_title(tag, fontsize=9)
+            ax.set_xlabel("iteration")
+        axes[0][-1].legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(folder / "report_curves.png", dpi=90)
+        plt.close(fig)
+        names.append("report_curves.png")
+    return names
+
+
+def _label(job: Job, keys: list[str]) -> str:
+    return ", ".join(f"{k}={job.overrides.get(k, '-')}" for k in keys) or job.folder.name
+
+
+def _html(folder: Path, jobs: list[Job], keys: list[str], plots: list[str]) -> str:
+    finals = [tag for tag in FINALS if any(tag in j.finals for j in jobs)]
+    head = ["job", *keys, "status", "iterations", "training s", "it/s", *finals]
+    rows = []
+    for job in jobs:
+        cells = [job.folder.name.split("_")[0] if len(jobs) > 1 else job.folder.name,
+                 *(job.overrides.get(k, "") for k in keys), job.status, str(job.iterations),
+                 f"{job.seconds:.1f}", f"{job.speed:.1f}", *(f"{job.finals[t]:.4g}" if t in job.finals else "" for t in finals)]
+        rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
+    grids = "".join(
+        f'<figure><img src="{html.escape(str(j.last_grid.relative_to(folder)))}" width="160">'
+        f"<figcaption>{html.escape(_label(j, keys))}<br>iteration {j.last_grid.stem.split('_')[-1].lstrip('0') or 0}"
+        "</figcaption></figure>"
+        for j in jobs if j.last_grid is not None
+    )
+    images = "".join(f'<p><img src="{name}"></p>' for name in plots)
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>{html.escape(folder.name)}</title>
+<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}} figure{{display:inline-block;margin:6px}}
+figcaption{{font-size:11px;text-align:center}}</style></head><body>
+<h1>{html.escape(str(folder))}</h1>
+<p>{len(jobs)} run(s){", swept: " + html.escape(", ".join(keys)) if keys and len(jobs) > 1 else ""}</p>
+<table><tr>{"".join(f"<th>{html.escape(h)}</th>" for h in head)}</tr>{"".join(rows)}</table>
+<h2>Plots</h2>{images or "<p>nothing logged yet</p>"}
+<h2>Last sample grids</h2>{grids or "<p>no grids yet</p>"}
+</body></html>
+"""
