@@ -393,3 +393,22 @@ def test_each_logger_choice_trains(make_train_cfg, tmp_path, logger, files):
 def test_overfit_batches_is_refused_not_ignored(make_train_cfg):
     with pytest.raises(ValueError, match=r"trainer.overfit_batches=1 does not apply here: every iteration draws"):
         build(make_train_cfg("+trainer.overfit_batches=1"))
+
+
+@pytest.mark.parametrize("logger", ["mlflow", "wandb"])
+def test_mlflow_and_wandb_log_offline_with_their_sample_grids(make_train_cfg, tmp_path, logger):
+    pytest.importorskip({"mlflow": "mlflow", "wandb": "wandb"}[logger],
+                        reason=f"logger={logger} needs the optional loggers: pip install -e '.[loggers]'")
+    train(make_train_cfg(f"logger={logger}", "trainer.max_steps=3", "trainer.log_every_n_steps=1",
+                         "sample_interval=3"))
+    if logger == "mlflow":
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+        (run,) = client.search_runs([client.get_experiment_by_name("ganlab").experiment_id])
+        assert [m.step for m in client.get_metric_history(run.info.run_id, "train/d_loss")] == [1, 2, 3]
+        assert list((tmp_path / "mlartifacts").rglob("samples*.png")), "the sample grid"
+    else:
+        (run,) = (tmp_path / "wandb").glob("offline-run-*")
+        assert list(run.glob("files/media/images/samples_*.png")), "the sample grid"
+        assert list(run.glob("run-*.wandb")), "the offline run, ready for `wandb sync`"

@@ -4,11 +4,23 @@ import math
 from pathlib import Path
 
 import lightning as L
-from lightning.pytorch.loggers import TensorBoardLogger
+import torch
+from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger, WandbLogger
 from torchvision.utils import make_grid, save_image
 
 from ganlab.engine import ends_interval
 from ganlab.engine.divergence import check_weights
+
+
+def send_grid(logger, grid, iteration: int) -> None:
+    """The grid to every logger that takes images: TensorBoard, MLflow, Weights & Biases (CSV takes none)."""
+    if isinstance(logger, TensorBoardLogger):
+        logger.experiment.add_image("samples", grid, global_step=iteration)
+    elif isinstance(logger, MLFlowLogger):
+        pixels = (grid.permute(1, 2, 0).clamp(0, 1) * 255).to(torch.uint8).cpu().numpy()
+        logger.experiment.log_image(logger.run_id, pixels, key="samples", step=iteration)
+    elif isinstance(logger, WandbLogger):
+        logger.log_image(key="samples", images=[grid], step=iteration)
 
 
 class SampleGrid(L.Callback):
@@ -55,8 +67,7 @@ class SampleGrid(L.Callback):
         nrow = self.nrow or math.isqrt(len(images))  # square by default: 4x4 for the book's GAN, 10x10 for cGAN
         grid = make_grid(images, nrow=nrow, normalize=True, value_range=(-1, 1), pad_value=1.0)
         for logger in trainer.loggers:
-            if isinstance(logger, TensorBoardLogger):
-                logger.experiment.add_image("samples", grid, global_step=iteration)
+            send_grid(logger, grid, iteration)
         self.dirpath.mkdir(parents=True, exist_ok=True)
         path = self.dirpath / f"iter_{iteration:06d}.png"
         save_image(grid, path)
