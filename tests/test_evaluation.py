@@ -54,6 +54,7 @@ def test_bad_requests_are_explained(quick_evaluator_dir, tmp_path, checkpoint):
         evaluate(quick_evaluator_dir, samples=tmp_path / "missing.npy", **kwargs)
 
 
+@pytest.mark.slow  # a subprocess with the evaluator; the scoring itself is tested in-process above
 def test_command_prints_the_table_and_writes_json(quick_evaluator_dir, tmp_path):
     samples = real_training_images(quick_evaluator_dir, 500, seed=1).squeeze(1).numpy()
     np.save(tmp_path / "s.npy", samples)

