@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -45,10 +46,7 @@ def test_a_preempted_submitit_job_is_requeued_and_resumes_exactly(tmp_path, mnis
     wait_for(sweep_dir / "0" / "checkpoints" / "iter_000040.ckpt", launcher)
     (job_folder,) = [p for p in (sweep_dir / ".submitit").iterdir() if p.name.isdigit()]
     controller = int(job_folder.name)  # submitit's local job id is its controller's pid
-    (task,) = Path(f"/proc/{controller}/task/{controller}/children").read_text().split()
-    Path(f"/proc/{task}")  # the training process
-    import os
-
+    (task,) = Path(f"/proc/{controller}/task/{controller}/children").read_text().split()  # the training process
     os.kill(int(task), signal.SIGUSR2)
     stdout, stderr = launcher.communicate(timeout=300)
     assert launcher.returncode == 0, stderr[-3000:]
@@ -77,10 +75,10 @@ def test_joblib_runs_a_sweep_in_parallel_with_the_cores_shared_out(tmp_path, mni
                      "trainer.max_steps=30", "data.batch_size=32,64")
     stdout, stderr = launcher.communicate(timeout=300)
     assert launcher.returncode == 0, stderr[-3000:]
-    cores = len(__import__("os").sched_getaffinity(0))
-    for job in ("0", "1"):
+    cores = len(os.sched_getaffinity(0))
+    for job, batch_size in (("0", 32), ("1", 64)):
         assert final_state(sweep_dir / job)["step"] == 30
         log = (sweep_dir / job / "train.log").read_text()
         assert f"CPU threads: {max(1, cores // 2)} (2 jobs at once on {cores} cores)" in log
-    assert torch.load(sweep_dir / "1" / "checkpoints" / "last.ckpt", weights_only=True)[
-        "hyper_parameters"] is not None
+        ckpt = torch.load(sweep_dir / job / "checkpoints" / "last.ckpt", weights_only=True)
+        assert ckpt["datamodule_hyper_parameters"]["batch_size"] == batch_size, "each job trained its own value"

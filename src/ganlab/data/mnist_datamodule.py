@@ -6,7 +6,6 @@ from typing import Iterator, Literal
 
 import lightning as L
 import torch
-
 from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 
 from ganlab.data.mnist_files import ensure_mnist, load_mnist

@@ -10,9 +10,10 @@ A second Ctrl-C while the iteration finishes raises KeyboardInterrupt at once.
 SIGUSR1 and SIGUSR2 are what clusters send shortly before a time limit or a preemption (SLURM's
 ``--signal``; submitit's default is USR2, Lightning's SLURM requeue USR1). They stop the run the
 same way; the handler that was there before (submitit's or Lightning's requeue) runs once the
-checkpoint is written (``hand_over``), instead of cutting into the middle of an iteration. Under DDP a signal
-may reach one rank only (``kill`` of the launching process) or reach the ranks at different
-iterations (Ctrl-C): the ranks agree on log iterations, and all stop after the same one.
+checkpoint is written (``hand_over``), instead of cutting into the middle of an iteration.
+
+Under DDP a signal may reach one rank only (``kill`` of the launching process) or reach the ranks
+at different iterations (Ctrl-C): the ranks agree on log iterations, and all stop after the same one.
 """
 
 from __future__ import annotations
