@@ -11,11 +11,14 @@ from hydra.errors import InstantiationException
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+import ganlab.models.gan as gan_module
+from ganlab.models import augment
+from ganlab.models.augment import cutout, diff_augment, translation
 from ganlab.models.losses import HingeLoss, LeastSquaresLoss, NonSaturatingLoss, WassersteinGPLoss
 from ganlab.models.nets.cgan import CGANDiscriminator, CGANGenerator
-from ganlab.models.nets.dcgan import DCGANDiscriminator, DCGANGenerator
+from ganlab.models.nets.dcgan import DCGANDiscriminator, DCGANGenerator, MinibatchStd
 from ganlab.models.nets.mlp import MLPDiscriminator
-from helpers import StepCounter, fit, scalars
+from helpers import CONF_DIR, StepCounter, fit, scalars
 
 
 # WGAN-GP's loss needs one D update on both batches and a critic without batch norm; its 5 critic
@@ -90,6 +93,16 @@ def test_dcgan_is_the_books():
     assert [c.out_channels for c in convs] == [32, 64, 128] and all(c.stride == (2, 2) for c in convs)
     assert sum(isinstance(m, nn.BatchNorm2d) for m in d.net) == 2
     assert not any(isinstance(m, nn.BatchNorm2d) for m in DCGANDiscriminator(batch_norm=False).net)
+
+
+def test_conv_nets_narrow_with_channels():
+    g = CGANGenerator(channels=16)
+    widths = [m.out_channels for m in g.modules() if isinstance(m, nn.ConvTranspose2d)]
+    assert widths == [32, 16, 1] and g.body.net[0].out_features == 64 * 7 * 7
+    d = CGANDiscriminator(channels=8)
+    assert [m.out_channels for m in d.modules() if isinstance(m, nn.Conv2d)] == [8, 16, 32]
+    images = g(torch.randn(4, 100), torch.arange(4))
+    assert images.shape == (4, 1, 28, 28) and d(images, torch.arange(4)).shape == (4,)
 
 
 def test_conditional_generator_depends_on_the_digit():
@@ -181,10 +194,73 @@ def test_moving_average_is_torchs(make_train_cfg, model):
         assert torch.equal(ours[name], value), name
 
 
-@pytest.mark.parametrize("experiment", ["book_ch3", "dcgan", "cgan", "best", "wgan_gp"])
+@pytest.mark.parametrize("experiment", sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml")))
 def test_every_experiment_composes_and_trains(make_train_cfg, tmp_path, experiment):
     _, trainer = fit(make_train_cfg(f"experiment={experiment}", "trainer.max_steps=2", "data.batch_size=8",
                                     "trainer.log_every_n_steps=1"))
     assert trainer.global_step == 2
     losses = [v for tag in ("train/d_loss", "train/g_loss") for _, v in scalars(tmp_path, tag)]
     assert len(losses) == 4 and all(math.isfinite(v) for v in losses)
+
+
+def test_translation_shifts_each_image_by_at_most_an_eighth():
+    torch.manual_seed(0)
+    images = torch.full((64, 1, 28, 28), -1.0)
+    images[:, :, 14, 14] = 1.0  # one ink dot in the middle
+    shifted = translation(images)
+    assert shifted.shape == images.shape and set(shifted.unique().tolist()) == {-1.0, 1.0}
+    dots = [(img[0] == 1).nonzero().tolist() for img in shifted]
+    assert all(len(d) == 1 and abs(d[0][0] - 14) <= 4 and abs(d[0][1] - 14) <= 4 for d in dots)
+    assert len({tuple(d[0]) for d in dots}) > 10, "every image draws its own shift"
+
+
+def test_cutout_blanks_one_square_per_image():
+    torch.manual_seed(0)
+    cut = cutout(torch.ones(64, 1, 28, 28))
+    for img in cut[:, 0]:
+        rows, cols = (img == -1).nonzero(as_tuple=True)
+        assert 0 < len(rows) <= 14 * 14 and set(img.unique().tolist()) <= {-1.0, 1.0}
+        height, width = rows.max() - rows.min() + 1, cols.max() - cols.min() + 1
+        assert len(rows) == height * width, "the blanked pixels form one rectangle (a square cut by the border)"
+
+
+def test_diff_augment_passes_gradients_to_the_generator():
+    fake = torch.randn(8, 1, 28, 28, requires_grad=True)
+    diff_augment(fake, ["translation", "cutout"]).sum().backward()
+    assert fake.grad is not None and (fake.grad != 0).any() and (fake.grad == 0).any()
+
+
+def test_augment_makes_d_judge_transformed_real_and_fake_images(make_train_cfg, monkeypatch, tmp_path):
+    calls = []
+
+    def recording(images, policy):
+        out = augment.diff_augment(images, policy)
+        calls.append((images.detach(), out.detach()))
+        return out
+
+    monkeypatch.setattr(gan_module, "diff_augment", recording)
+    fit(make_train_cfg("model.augment=[translation,cutout]", "trainer.max_steps=2", "data.batch_size=8"))
+    assert len(calls) == 2 * 3, "each iteration: D's real batch, D's fake batch, G's fake batch"
+    for i, (before, after) in enumerate(calls):
+        assert after.shape == before.shape
+        assert sum(not torch.equal(a, b) for a, b in zip(after, before)) >= len(before) - 1  # the odd one: shift 0, cut off-digit
+        if i % 3:  # G's images never reach -1 exactly (tanh): the blank square shows
+            assert all((a == -1).sum() > 0 for a in after), "a blank square each"
+    calls.clear()
+    fit(make_train_cfg("trainer.max_steps=2", "data.batch_size=8", output_dir=tmp_path / "plain"))
+    assert calls == [], "no augmentation unless asked for"
+
+
+def test_an_unknown_augmentation_is_refused(make_train_cfg):
+    with pytest.raises(InstantiationException, match=r"model.augment=\['rotate'\]: unknown \['rotate'\]"):
+        fit(make_train_cfg("model.augment=[rotate]", "trainer.max_steps=1"))
+
+
+def test_minibatch_std_gives_d_the_batchs_spread():
+    d = DCGANDiscriminator(minibatch_std=True)
+    layer = next(m for m in d.net if isinstance(m, MinibatchStd))
+    x = torch.randn(5, 128, 4, 4)
+    out = layer(x)
+    assert out.shape == (5, 129, 4, 4) and torch.allclose(out[:, -1], x.std(0, unbiased=False).mean().expand(5, 4, 4))
+    assert torch.equal(layer(x[:1].repeat(5, 1, 1, 1))[:, -1], torch.zeros(5, 4, 4)), "copies have no spread"
+    assert d(torch.randn(5, 1, 28, 28)).shape == (5,)

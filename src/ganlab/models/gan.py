@@ -7,7 +7,8 @@ Per iteration, as "GANs in Action" chapter 3 does it:
   2. G is updated, D fixed, to make D say 1 on a fresh G(z).
 Conditional nets (chapter 8) are told the digit: D's fakes carry the real batch's labels, as in the
 book, and G's update draws random ones. With ``ema_decay``, a moving average of G's weights is
-kept and is what ``sample`` (grids, evaluation, generate.py) draws from.
+kept and is what ``sample`` (grids, evaluation, generate.py) draws from. With ``augment``, D sees
+every image, real or fake, through random differentiable transforms (DiffAugment).
 
 How each update and the iteration are executed (Lightning's path or a direct one, a CUDA graph,
 the iteration count, the random state in checkpoints) is the engine's job: ``ganlab/engine``.
@@ -24,6 +25,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from ganlab.engine import Engine, MovingAverage, is_log_iteration
+from ganlab.models.augment import check_policy, diff_augment
 
 
 def _plain(cfg: Any) -> Any:
@@ -51,6 +53,7 @@ class GAN(L.LightningModule):
         num_sample_images: int = 16,
         sample_seed: int = 0,
         acceleration: str = "eager",
+        augment: list[str] | None = None,
     ):
         super().__init__()
         if generator is None or discriminator is None:
@@ -61,6 +64,8 @@ class GAN(L.LightningModule):
             raise ValueError(f"model.d_steps_per_iteration={d_steps_per_iteration}: it must be at least 1")
         if ema_decay is not None and not 0 < ema_decay < 1:
             raise ValueError(f"model.ema_decay={ema_decay}: use a decay between 0 and 1 (e.g. 0.999), or null")
+        if augment:
+            check_policy(augment)
         self.save_hyperparameters(
             {
                 "generator": _plain(generator),
@@ -74,6 +79,7 @@ class GAN(L.LightningModule):
                 "num_sample_images": num_sample_images,
                 "sample_seed": sample_seed,
                 "acceleration": acceleration,
+                "augment": list(augment) if augment else None,
             },
             logger=False,  # the run's whole config goes to the logger instead (training.py)
         )
@@ -192,7 +198,10 @@ class GAN(L.LightningModule):
         return net(z) if labels is None else net(z, labels)
 
     def judge(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """D's logits for ``images`` (of digits ``labels`` when D is conditional)."""
+        """D's logits for ``images`` (of digits ``labels`` when D is conditional), seen through
+        ``augment``'s random transforms when it is set (DiffAugment: real and fake alike)."""
+        if self.hparams.augment:
+            images = diff_augment(images, self.hparams.augment)
         return self.discriminator(images) if labels is None else self.discriminator(images, labels)
 
     @torch.no_grad()

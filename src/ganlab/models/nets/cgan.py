@@ -11,11 +11,11 @@ from ganlab.models.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 class CGANGenerator(nn.Module):
     """(z, digit) -> the DCGAN generator applied to z * embedding(digit), as the book joins them."""
 
-    def __init__(self, z_dim: int = 100, num_classes: int = 10, negative_slope: float = 0.01):
+    def __init__(self, z_dim: int = 100, num_classes: int = 10, negative_slope: float = 0.01, channels: int = 64):
         super().__init__()
         self.z_dim, self.num_classes = z_dim, num_classes
         self.label_embedding = nn.Embedding(num_classes, z_dim)
-        self.body = DCGANGenerator(z_dim, negative_slope)
+        self.body = DCGANGenerator(z_dim, negative_slope, channels)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return self.body(z * self.label_embedding(labels))
@@ -31,11 +31,13 @@ class CGANDiscriminator(nn.Module):
         negative_slope: float = 0.01,
         batch_norm: bool = True,
         spectral_norm: bool = False,
+        channels: int = 32,
+        minibatch_std: bool = False,
     ):
         super().__init__()
         self.num_classes = num_classes
         self.label_embedding = nn.Sequential(nn.Embedding(num_classes, 28 * 28), nn.Unflatten(1, (1, 28, 28)))
-        self.body = DCGANDiscriminator(2, negative_slope, batch_norm, spectral_norm)
+        self.body = DCGANDiscriminator(2, negative_slope, batch_norm, spectral_norm, channels, minibatch_std)
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return self.body(torch.cat([images, self.label_embedding(labels)], dim=1))
