@@ -243,7 +243,8 @@ def test_augment_makes_d_judge_transformed_real_and_fake_images(make_train_cfg, 
     assert len(calls) == 2 * 3, "each iteration: D's real batch, D's fake batch, G's fake batch"
     for i, (before, after) in enumerate(calls):
         assert after.shape == before.shape
-        assert sum(not torch.equal(a, b) for a, b in zip(after, before)) >= len(before) - 1  # the odd one: shift 0, cut off-digit
+        # all but perhaps one: a shift of 0 with a cut that misses the digit leaves an image as it was
+        assert sum(not torch.equal(a, b) for a, b in zip(after, before)) >= len(before) - 1
         if i % 3:  # G's images never reach -1 exactly (tanh): the blank square shows
             assert all((a == -1).sum() > 0 for a in after), "a blank square each"
     calls.clear()
