@@ -20,8 +20,9 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
         ["model=dcgan", "trainer.precision=bf16-mixed"],
         ["experiment=best"],  # cGAN, EMA
         ["experiment=wgan_gp"],  # critic steps, double backward
+        ["experiment=best", "model.augment=[translation,cutout]", "model.discriminator.minibatch_std=true"],
     ],
-    ids=["mlp", "dcgan-bf16", "best", "wgan_gp"],
+    ids=["mlp", "dcgan-bf16", "best", "wgan_gp", "augment-mbstd"],
 )
 def test_cuda_graph_trains_like_eager(make_train_cfg, tmp_path, overrides, monkeypatch):
     """Warm-up, capture and replays give the eager run's weights exactly, count every iteration
