@@ -66,7 +66,7 @@ def spread(values: list[float], digits: int = 2) -> str:
 
 def table(out: Path) -> str:
     lines = ["| candidate | seeds | iterations | FID | recall | precision | classifier score | digit shares | "
-             "training s (side by side) |", "|" + " --- |" * 9]
+             "s from first to last log, side by side |", "|" + " --- |" * 9]
     for folder in sorted(p for p in out.iterdir() if p.is_dir()):
         jobs = [read_job(j) for j in find_jobs(folder)]
         done = [j for j in jobs if j.status == "finished"]
