@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from PIL import Image
 
+from ganlab.config import _job_dirname
 from helpers import ROOT, hparams_columns, scalars
 
 FAST = ["trainer.accelerator=cpu", "callbacks.progress_bar=null", "trainer.enable_progress_bar=false",
@@ -119,8 +121,6 @@ def assert_console_sums_up(out: str, run_dir: Path) -> None:
 
 
 def test_long_sweep_job_names_are_cut_to_a_unique_folder_name():
-    from ganlab.config import _job_dirname
-
     assert _job_dirname(0, "data.batch_size=32") == "0_data.batch_size=32"
     long_a, long_b = "model.optimizer_g.lr=0.00019182157424526137," * 6, "model.optimizer_g.lr=0.00019182157424526138," * 6
     a, b = _job_dirname(3, long_a), _job_dirname(3, long_b)
@@ -131,7 +131,5 @@ def test_long_sweep_job_names_are_cut_to_a_unique_folder_name():
 def test_generate_draws_interpolation_rows(tmp_path, checkpoint):
     run("generate.py", f"ckpt_path={checkpoint}", "n=3", "interpolate=6", f"out={tmp_path / 'walk.png'}",
         "device=cpu")
-    from PIL import Image
-
     with Image.open(tmp_path / "walk.png") as grid:
         assert grid.size == (2 + 6 * 30, 2 + 3 * 30), "6 images a row, 3 rows (28 px + 2 px padding each)"

@@ -5,7 +5,8 @@ import pytest
 import torch
 from PIL import Image
 
-from ganlab.generation import check_request, digits, generate, load_gan, stream_npy, write_images
+from ganlab.generation import (check_request, digits, generate, interpolation, load_gan, slerp, stream_npy,
+                               write_images)
 from ganlab.training import train
 from helpers import compose_config
 
@@ -121,8 +122,6 @@ def test_random_bytes_are_not_a_checkpoint(tmp_path):
 
 
 def test_interpolation_walks_smoothly_between_two_noise_vectors(checkpoint, tmp_path):
-    from ganlab.generation import interpolation, slerp
-
     model = load_gan(checkpoint)
     walks = interpolation(model, rows=3, steps=8, seed=5)
     assert walks.shape == (24, 1, 28, 28)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -84,8 +85,6 @@ def _job_dirname(num: int, override_dirname: str, limit: int = 120) -> str:
     name = f"{num}_{override_dirname}" if override_dirname else str(num)
     if len(name) <= limit:
         return name
-    import hashlib
-
     return f"{name[: limit - 9]}~{hashlib.sha1(name.encode()).hexdigest()[:8]}"
 
 

@@ -91,16 +91,17 @@ def interpolation(model: GAN, rows: int, steps: int, seed: int = 0, digit: int |
     along the great circle between two random noise vectors (spherical interpolation, which keeps
     the norm a Gaussian z has, where a straight line would pass through unlikely short vectors).
     A conditional GAN keeps one digit along a row: ``digit``, or 0-9 row by row."""
-    for name, value in (("n", rows), ("interpolate", steps)):
-        if not _is_whole(value) or value < (2 if name == "interpolate" else 1):
-            raise ValueError(f"{name}={value!r}: give a whole number, at least {2 if name == 'interpolate' else 1}")
+    for name, value, least in (("n", rows, 1), ("interpolate", steps, 2)):
+        if not _is_whole(value) or value < least:
+            raise ValueError(f"{name}={value!r}: give a whole number, at least {least}")
     rng = torch.Generator().manual_seed(seed)
     start, end = torch.randn(rows, model.z_dim, generator=rng), torch.randn(rows, model.z_dim, generator=rng)
     t = torch.linspace(0, 1, steps)[None, :, None]
     z = slerp(start[:, None], end[:, None], t).reshape(rows * steps, model.z_dim)
-    labels = digits(model, rows, digit)
+    labels = digits(model, rows, digit)  # also refuses a digit for an unconditional GAN
+    if labels is not None and digit is None:
+        labels = torch.arange(rows) % model.num_classes  # row r draws digit r (mod 10), even for few rows
     if labels is not None:
-        labels = labels if digit is not None else torch.arange(rows) % model.num_classes
         labels = labels.repeat_interleave(steps)
     return model.sample(z=z, labels=labels).float().cpu()
 

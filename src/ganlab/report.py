@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 # The curves and final values the table and the plots show, when a job logged them
 CURVES = ("train/d_loss", "train/g_loss", "train/d_accuracy", "eval/fid")
@@ -53,8 +54,6 @@ def find_jobs(folder: Path) -> list[Path]:
 
 
 def read_job(folder: Path) -> Job:
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
     hydra_dir = folder / ".hydra"
     overrides = {}
     if (hydra_dir / "overrides.yaml").is_file():

@@ -6,6 +6,7 @@ from pathlib import Path
 import lightning as L
 import torch
 from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger, WandbLogger
+from PIL import Image
 from torchvision.utils import make_grid, save_image
 
 from ganlab.engine import ends_interval
@@ -51,8 +52,6 @@ class SampleGrid(L.Callback):
         frames = sorted(self.dirpath.glob("iter_*.png"))
         if len(frames) < 2:
             return None
-        from PIL import Image
-
         images = [Image.open(frame).convert("P") for frame in frames]
         path = self.dirpath / "training.gif"
         images[0].save(path, save_all=True, append_images=images[1:], duration=int(seconds_per_frame * 1000),
