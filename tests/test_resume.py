@@ -67,3 +67,29 @@ def test_a_file_that_is_not_a_checkpoint_is_refused(make_train_cfg, tmp_path):
     path.write_bytes(bytes(range(256)) * 20)
     with pytest.raises(ValueError, match="random.ckpt is not a checkpoint this project can read"):
         build(make_train_cfg(f"ckpt_path={path}"))
+
+
+def written_before(checkpoint, tmp_path, *keys):
+    """A copy of ``checkpoint`` as a version of the project without the settings ``keys`` wrote it."""
+    ckpt = torch.load(checkpoint, weights_only=True)
+    for key in keys:
+        *parents, last = key.split(".")
+        section = ckpt["hyper_parameters"]
+        for parent in parents:
+            section = section[parent]
+        del section[last]
+    path = tmp_path / "older.ckpt"
+    torch.save(ckpt, path)
+    return path
+
+
+def test_a_setting_added_since_the_checkpoint_is_compared_with_its_default(make_train_cfg, checkpoint, tmp_path):
+    older = written_before(checkpoint, tmp_path, "augment", "discriminator.negative_slope")
+    build(make_train_cfg(f"ckpt_path={older}"))  # the defaults are what that run trained with: accepted
+    with pytest.raises(ValueError, match="a resume continues the same experiment") as error:
+        build(make_train_cfg(f"ckpt_path={older}", "model.augment=[translation]"))
+    assert "  model.augment: None -> ['translation']\n" in str(error.value)
+    with pytest.raises(ValueError, match="cannot be resumed with these settings") as error:
+        build(make_train_cfg(f"ckpt_path={older}", "model.discriminator.negative_slope=0.2",
+                             "resume.allow_changes=true"))
+    assert "  model.discriminator.negative_slope: 0.01 -> 0.2\n" in str(error.value)

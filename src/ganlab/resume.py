@@ -6,17 +6,23 @@ be half applied: Lightning restores the optimizer's old learning rate over the n
 run's records show the new one. So changed settings are refused, listed with both values, unless
 ``resume.allow_changes=true``; then they are applied (``Engine`` sets changed optimizer settings
 after Lightning restores the optimizer) and recorded in the resumed run's config.
+
+A setting added to the project after a checkpoint was written is not in it; that run trained with
+the setting's default (its constructor's), so that default is what a resume is compared against.
 """
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
+from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
+from ganlab.data.mnist_datamodule import MNISTDataModule
 from ganlab.engine.checkpoint_io import read_checkpoint
-
 from ganlab.engine.engine import OPTIMIZER_SETTINGS
+from ganlab.models.gan import GAN
 
 # Settings no resume can change: the weights, buffers and random streams in the checkpoint are theirs.
 FIXED = {
@@ -40,8 +46,11 @@ def check_resume(cfg: DictConfig) -> None:
             f"trainer.max_steps={cfg.trainer.max_steps} is below the {done} iterations ckpt_path={cfg.ckpt_path} "
             f"has already trained: to train on, give a larger trainer.max_steps"
         )
-    old = {"model": ckpt.get("hyper_parameters", {}), "data": ckpt.get("datamodule_hyper_parameters", {})}
     new = {"model": _plain(cfg.model), "data": _plain(cfg.data)}
+    old = {
+        "model": _with_defaults(ckpt.get("hyper_parameters", {}), new["model"], GAN),
+        "data": _with_defaults(ckpt.get("datamodule_hyper_parameters", {}), new["data"], MNISTDataModule),
+    }
     changes = [(key, a, b) for key, a, b in _differences(old, new) if not key.startswith(IGNORED)]
     if not changes:
         return
@@ -88,6 +97,39 @@ def _listing(changes: list[tuple[str, Any, Any]]) -> str:
 
 def _plain(node: Any) -> Any:
     return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+
+
+NOT_RECORDED = "<not in the checkpoint>"
+
+
+def _with_defaults(old: dict, new: dict, cls: type | None) -> dict:
+    """``old`` with each key of ``new`` it lacks set to ``cls``'s default for it: the value the
+    checkpoint's run trained with before the setting existed (or NOT_RECORDED if there is none)."""
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return old
+    parameters = inspect.signature(cls.__init__).parameters if cls is not None else None
+    filled = {}
+    for key, value in new.items():
+        if key not in old:
+            if parameters is None:
+                filled[key] = NOT_RECORDED
+            elif key in parameters:  # not a parameter (``_target_``): not a setting the class records
+                default = parameters[key].default
+                filled[key] = NOT_RECORDED if default is inspect.Parameter.empty else default
+        elif isinstance(old[key], dict) and isinstance(value, dict) and old[key].get("_target_") == value.get("_target_"):
+            # the same class (a net, a loss): its keys added since have its defaults
+            target = value.get("_target_")
+            filled[key] = _with_defaults(old[key], value, _class_or_none(target) if target else None)
+        else:
+            filled[key] = old[key]
+    return {**old, **filled}
+
+
+def _class_or_none(target: str) -> type | None:
+    try:
+        return get_class(target)
+    except (ImportError, ValueError):  # renamed or removed since: its added keys count as changes
+        return None
 
 
 def _differences(old: Any, new: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
