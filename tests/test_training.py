@@ -12,6 +12,7 @@ from hydra.errors import InstantiationException
 from lightning.pytorch.plugins.precision import MixedPrecision
 from lightning.pytorch.strategies import Strategy
 
+from ganlab.callbacks.progress import IterationProgressBar
 from ganlab.engine.updates import needs_lightning_path
 from ganlab.training import build, train
 from helpers import StepCounter, assert_same_weights, fit, image_steps, scalars
@@ -412,3 +413,11 @@ def test_mlflow_and_wandb_log_offline_with_their_sample_grids(make_train_cfg, tm
         (run,) = (tmp_path / "wandb").glob("offline-run-*")
         assert list(run.glob("files/media/images/samples_*.png")), "the sample grid"
         assert list(run.glob("run-*.wandb")), "the offline run, ready for `wandb sync`"
+
+
+def test_lightnings_progress_bar_switch_turns_the_projects_bar_off(make_train_cfg):
+    _, _, trainer = build(make_train_cfg())
+    assert isinstance(trainer.progress_bar_callback, IterationProgressBar)
+    _, _, trainer = build(make_train_cfg("trainer.enable_progress_bar=false"))
+    assert trainer.progress_bar_callback is None
+    assert not [c for c in trainer.callbacks if isinstance(c, L.pytorch.callbacks.ProgressBar)]
