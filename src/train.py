@@ -8,6 +8,7 @@ Examples:
 
 import logging
 import shutil
+import signal
 from pathlib import Path
 
 import hydra
@@ -19,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from ganlab.engine.divergence import Diverged
 from ganlab.engine.interrupts import Interrupted
 from ganlab.errors import one_line_errors, user_error
+from ganlab.sweep_signals import hold_signals_in_job_process, joblib_sweep_dir, mark_stopped, stopped_by
 from ganlab.training import train
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,14 @@ def sweep_size(multirun_yaml: Path) -> int | None:
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 @one_line_errors
 def main(cfg: DictConfig) -> float | None:
+    sweep_dir = joblib_sweep_dir()  # its jobs end differently when stopped (ganlab/sweep_signals.py)
+    if sweep_dir is not None:
+        hold_signals_in_job_process(sweep_dir)
+        if (signum := stopped_by(sweep_dir)) is not None:
+            why = f"job {HydraConfig.get().job.num} did not start: {signal.Signals(signum).name} stopped the sweep"
+            log.error("%s", why)
+            remove_if_never_started(Path(cfg.paths.output_dir))
+            return stopped_job_ends(why)
     try:
         check_objective(cfg)
         metrics = train(cfg)
@@ -66,6 +76,11 @@ def main(cfg: DictConfig) -> float | None:
             log.error("%s; resume with ckpt_path=%s", stop, last)
         else:
             log.error("%s; no checkpoint was written (callbacks.model_checkpoint is off)", stop)
+        if sweep_dir is not None:
+            # Ends normally: joblib would answer an exit by killing the jobs still finishing their
+            # iteration. The launching process exits with the signal's code once all have returned.
+            mark_stopped(sweep_dir, stop.signum, f"job {HydraConfig.get().job.num}")
+            return stopped_job_ends(str(stop))
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             log.error("%s", sweep_report(HydraConfig.get()))
         # not an exception: Hydra would go on to the sweep's next job
@@ -85,6 +100,13 @@ def main(cfg: DictConfig) -> float | None:
 def searching() -> bool:
     """Whether a sweeper that optimises the task's return value runs this job (not Hydra's basic one)."""
     return not str(HydraConfig.get().sweeper.get("_target_", "")).endswith("BasicSweeper")
+
+
+def stopped_job_ends(why: str) -> None:
+    """How a job of a stopped joblib sweep ends: normally (ganlab/sweep_signals.py), except under a
+    search sweeper (Optuna), which would go on asking for trials; an error ends its search."""
+    if searching():
+        raise RuntimeError(f"{why}: the search stops")
 
 
 def check_objective(cfg: DictConfig) -> None:

@@ -21,10 +21,11 @@ FAST = ["trainer.accelerator=cpu", "callbacks.progress_bar=null", "trainer.enabl
         "checkpoint_interval=20", "sample_interval=1000", "seed=3"]
 
 
-def sweep(sweep_dir: Path, mnist_dir: Path, *overrides: str) -> subprocess.Popen:
+def sweep(sweep_dir: Path, mnist_dir: Path, *overrides: str, new_session: bool = False) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, str(ROOT / "src" / "train.py"), "-m", *FAST, f"paths.data_dir={mnist_dir}",
                              f"hydra.sweep.dir={sweep_dir}", "hydra.sweep.subdir=${hydra.job.num}", *overrides],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=new_session)
 
 
 def wait_for(path: Path, process: subprocess.Popen, seconds: float = 120) -> None:
@@ -82,3 +83,68 @@ def test_joblib_runs_a_sweep_in_parallel_with_the_cores_shared_out(tmp_path, mni
         assert f"CPU threads: {max(1, cores // 2)} (2 jobs at once on {cores} cores)" in log
         ckpt = torch.load(sweep_dir / job / "checkpoints" / "last.ckpt", weights_only=True)
         assert ckpt["datamodule_hyper_parameters"]["batch_size"] == batch_size, "each job trained its own value"
+
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def stop_a_joblib_sweep(sweep_dir: Path, mnist_dir: Path, signum: int, to: str, *overrides: str) -> tuple[int, str]:
+    """Starts a joblib sweep of a fast MLP and a slow DCGAN job side by side (a third waits), sends
+    ``signum`` once both train, and checks that each stopped after an iteration with a checkpoint of
+    it and that no job process outlived the sweep. Returns its exit code and output."""
+    launcher = sweep(sweep_dir, mnist_dir, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                     "trainer.max_steps=1000000", "data.batch_size=256", *overrides, new_session=True)
+    jobs = [sweep_dir / "0", sweep_dir / "1"]
+    for job in jobs:
+        wait_for(job / "checkpoints" / "iter_000020.ckpt", launcher)  # both in the training loop
+    pids = [int(next(job.glob("events.out.tfevents.*")).name.split(".")[-2]) for job in jobs]
+    if to == "process group":
+        os.killpg(launcher.pid, signum)
+    else:
+        launcher.send_signal(signum)
+    try:
+        stdout, stderr = launcher.communicate(timeout=120)  # orphaned jobs would hold its pipes open
+    finally:
+        for pid in filter(alive, pids):
+            os.kill(pid, signal.SIGKILL)
+    for job in jobs:
+        log = (job / "train.log").read_text()
+        assert "stopped training after iteration " in log, f"{job.name}: {log[-2000:]}\n{stderr[-3000:]}"
+        stopped_at = int(log.split("stopped training after iteration ")[1].split(";")[0])
+        ckpt = torch.load(job / "checkpoints" / "last.ckpt", weights_only=True)
+        assert ckpt["global_step"] == stopped_at >= 20, f"{job.name}: the checkpoint of its last iteration"
+    deadline = time.monotonic() + 30
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(pid) for pid in pids), f"job processes {pids} outlived the sweep"
+    return launcher.returncode, stdout + stderr
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="checks the job processes through /proc (Linux)")
+@pytest.mark.parametrize("signum, to", [(signal.SIGTERM, "launching process"), (signal.SIGINT, "process group")])
+def test_a_stopped_joblib_sweep_stops_every_running_job_with_a_checkpoint(tmp_path, mnist_dir, signum, to):
+    """SIGTERM to the launching process alone (``kill <pid>``, ``docker stop``, a pod's end) or Ctrl-C
+    to all: every running job stops with a checkpoint, none starts after the signal, and the sweep
+    exits 128 + the signal's number."""
+    returncode, output = stop_a_joblib_sweep(tmp_path / "sweep", mnist_dir, signum, to, "model=mlp,dcgan,mlp")
+    assert returncode == 128 + signum, output[-3000:]
+    assert f"the sweep was stopped by {signal.Signals(signum).name}" in output
+    assert not (tmp_path / "sweep" / "2").exists(), "no job starts after the signal"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="checks the job processes through /proc (Linux)")
+def test_a_stopped_optuna_search_on_joblib_ends_with_the_reason(tmp_path, mnist_dir):
+    """Optuna would go on asking for trials: the stopped jobs end its search with an error."""
+    returncode, output = stop_a_joblib_sweep(
+        tmp_path / "sweep", mnist_dir, signal.SIGTERM, "launching process", "hparams_search=optuna",
+        "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=4", "callbacks.sample_quality=null",
+        "optimized_metric=train/g_loss")
+    assert returncode == 1
+    assert "SIGTERM stopped training after iteration" in output and "the search stops" in output

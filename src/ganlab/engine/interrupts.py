@@ -73,9 +73,9 @@ class StopAtIterationEnd:
             handler(self.received, None)
 
     def _handle(self, signum: int, frame) -> None:
-        if signum == signal.SIGINT and self.received is not None:
+        if signum == signal.SIGINT and self.received == signal.SIGINT:
             raise KeyboardInterrupt  # asked twice: stop now
-        self.received = signum
+        self.received = self.received or signum  # the first signal says why (a sweep's Ctrl-C also sends SIGTERM)
         if self._trainer.world_size == 1:
             self._trainer.should_stop = True
 

@@ -1,0 +1,131 @@
+"""Stopping a joblib sweep: every running job stops after an iteration with a checkpoint, and no
+job starts after the signal.
+
+Under ``hydra/launcher=joblib`` the jobs train in child processes (loky's workers), which a signal to
+the launching process alone (``kill <pid>``, ``docker stop``, a pod's end) does not reach; and joblib
+answers a job that exits by killing the others (SIGKILL), mid-iteration, before their checkpoint.
+So the launching process (Hydra's public ``on_multirun_start`` hook) passes SIGTERM, SIGUSR1 and
+SIGUSR2 on to its job processes, and SIGINT as SIGTERM (Ctrl-C reaches the jobs already, and a
+second SIGINT would stop a job mid-iteration); a second Ctrl-C to it aborts at once. A job that
+stops on a signal returns normally after its checkpoint and writes ``SWEEP_STOPPED`` into the
+sweep's folder; a job that finds it there does not start. When all have returned, the launching
+process exits with 128 + the signal's number. Job processes keep a handler for these signals
+around their training too, so that a signal there marks the sweep stopped instead of ending the
+worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+log = logging.getLogger(__name__)
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
+SWEEP_STOPPED = "SWEEP_STOPPED"  # in the sweep's folder: "<signal number> <who received it>"
+
+
+def joblib_sweep_dir() -> str | None:
+    """The sweep's folder if this Hydra job is one of a joblib sweep's, else None."""
+    hydra_cfg = HydraConfig.get()
+    joblib = str(hydra_cfg.launcher.get("_target_", "")).endswith("JoblibLauncher")
+    return hydra_cfg.sweep.dir if hydra_cfg.mode == RunMode.MULTIRUN and joblib else None
+
+
+def mark_stopped(sweep_dir: str | Path, signum: int, by: str) -> None:
+    """Records that the sweep was stopped; the first record stays."""
+    try:
+        with open(Path(sweep_dir) / SWEEP_STOPPED, "x") as marker:
+            marker.write(f"{signum} {by}\n")
+    except FileExistsError:
+        pass
+
+
+def stopped_by(sweep_dir: str | Path) -> int | None:
+    """The signal that stopped the sweep, or None."""
+    try:
+        return int((Path(sweep_dir) / SWEEP_STOPPED).read_text().split()[0])
+    except (FileNotFoundError, IndexError, ValueError):
+        return None
+
+
+class ForwardSignalsToJobs(Callback):
+    """The launching process's side (``conf/hydra/default.yaml``: ``hydra.callbacks``)."""
+
+    def __init__(self) -> None:
+        self._previous: dict[int, Any] = {}
+        self._sweep_dir: Path | None = None
+        self._received: int | None = None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if not str(config.hydra.launcher.get("_target_", "")).endswith("JoblibLauncher"):
+            return  # other launchers' jobs are not this process's children
+        self._sweep_dir, self._received = Path(config.hydra.sweep.dir), None
+        (self._sweep_dir / SWEEP_STOPPED).unlink(missing_ok=True)  # a new sweep into an old folder
+        for signum in STOP_SIGNALS:
+            self._previous[signum] = signal.signal(signum, self._handle)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+        signum = stopped_by(self._sweep_dir) if self._sweep_dir is not None else None
+        if signum is not None:
+            log.error("the sweep was stopped by %s: its running jobs stopped after an iteration with a checkpoint, "
+                      "the others did not start; the same command with hydra.sweep.dir=%s finishes it",
+                      signal.Signals(signum).name, self._sweep_dir)
+            raise SystemExit(128 + signum)
+
+    def _handle(self, signum: int, frame) -> None:
+        jobs = multiprocessing.active_children()  # loky's workers are multiprocessing processes
+        if not jobs:  # none started yet, or n_jobs=1 (jobs in this process): the handler before this
+            previous = self._previous.get(signum, signal.SIG_DFL)
+            if callable(previous):
+                previous(signum, frame)  # SIGINT: Python's KeyboardInterrupt
+                return
+            signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        if signum == signal.SIGINT and self._received == signal.SIGINT:
+            raise KeyboardInterrupt  # asked twice: stop now
+        first = self._received is None
+        self._received = self._received or signum
+        if not first:
+            return
+        mark_stopped(self._sweep_dir, signum, "the launching process")
+        log.warning("%s: the sweep stops; its %d job processes stop after their iteration and save a checkpoint%s",
+                    signal.Signals(signum).name, len(jobs),
+                    " (Ctrl-C again to stop them at once)" if signum == signal.SIGINT else "")
+        forwarded = signal.SIGTERM if signum == signal.SIGINT else signum
+        for job in jobs:
+            try:
+                os.kill(job.pid, forwarded)
+            except ProcessLookupError:  # it ended meanwhile
+                pass
+
+
+_held_in = {"sweep_dir": None}
+
+
+def hold_signals_in_job_process(sweep_dir: str | Path) -> None:
+    """In a joblib job's process: outside training, a stop signal marks the sweep stopped instead
+    of ending the worker (which would make joblib kill the other jobs). Training's own handlers
+    (``engine/interrupts.py``) take over during ``fit`` and hand these back after it."""
+    if _held_in["sweep_dir"] == str(sweep_dir):
+        return
+    _held_in["sweep_dir"] = str(sweep_dir)
+
+    def hold(signum: int, frame) -> None:
+        mark_stopped(sweep_dir, signum, f"job process {os.getpid()}")
+
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, hold)
