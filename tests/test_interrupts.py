@@ -9,12 +9,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import lightning as L
 import pytest
 import torch
 
-from ganlab.engine.interrupts import Interrupted
+from ganlab.engine.interrupts import Interrupted, StopAtIterationEnd
 from ganlab.training import train
 from helpers import ROOT, assert_same_state, compose_config, final_state, fit, scalars
 
@@ -179,3 +180,25 @@ def test_an_interrupted_sweep_says_which_jobs_ran_and_which_never_started(tmp_pa
     assert ("the sweep stops here: job 0 ran before it, job 1 was interrupted, the 2 after it (of 4) did not start"
             in stdout + stderr)
     assert sorted(p.name for p in sweep_dir.iterdir() if p.is_dir()) == ["0", "1"]
+
+
+@pytest.mark.parametrize("first, second, stops_at_once, reported", [
+    (signal.SIGINT, signal.SIGINT, True, signal.SIGINT),  # Ctrl-C twice
+    (signal.SIGINT, signal.SIGTERM, False, signal.SIGINT),  # Ctrl-C on a joblib sweep: the launcher adds SIGTERM
+    (signal.SIGTERM, signal.SIGINT, False, signal.SIGTERM),  # the same, the other way round
+])
+def test_only_a_second_ctrl_c_stops_at_once(first, second, stops_at_once, reported):
+    trainer = SimpleNamespace(world_size=1, should_stop=False)
+    handlers = StopAtIterationEnd()
+    handlers.install(trainer)
+    try:
+        os.kill(os.getpid(), first)
+        assert trainer.should_stop
+        if stops_at_once:
+            with pytest.raises(KeyboardInterrupt):
+                os.kill(os.getpid(), second)
+        else:
+            os.kill(os.getpid(), second)
+        assert handlers.received == reported
+    finally:
+        handlers.uninstall()
