@@ -13,7 +13,8 @@
 #    CUDA graph), aggregate iterations/s (SWEEP_ONLY=1 runs steps 1 and 4 alone).
 # REMEDIES=1 runs step 1, then benchmarks/recipes.py on `experiment=best` and each recall remedy
 # alone (two seeds side by side, CUDA graph, ITERS iterations): the table README "Experiments"
-# asks for at full length. Give it a budget for 7 candidates (BUDGET, and fewer ITERS if short).
+# asks for at full length, the CPU's leaders first (a short budget cuts the rest). Give it a budget
+# for 7 candidates (BUDGET, and fewer ITERS if short).
 # Needs the project's dependencies (`make install`, then PYTHON=.venv/bin/python), and MNIST and
 # the cached evaluator in data/ (any earlier `make train` leaves both), since GPU machines are
 # often offline. Each step has its own time limit, and steps are skipped once the whole budget is
@@ -62,9 +63,9 @@ if [[ -n "${REMEDIES:-}" ]]; then
     common="experiment=best trainer.max_steps=$ITERS trainer.accelerator=$ACCEL model.acceleration=$graph"
     step $((BUDGET - SECONDS - 10)) "recipes: best's recall remedies, $ITERS iterations" "$PYTHON" benchmarks/recipes.py \
         --out "$RUNS/remedies" "base:$common" \
-        "ttur:$common model.optimizer_g.lr=1e-4 model.optimizer_d.lr=4e-4" "hinge:$common loss=hinge" \
-        "mbstd:$common model.discriminator.minibatch_std=true" "diffaug:$common model.augment=[translation,cutout]" \
-        "d_steps2:$common model.d_steps_per_iteration=2" "ema999:$common model.ema_decay=0.999"
+        "d_steps2:$common model.d_steps_per_iteration=2" "ema999:$common model.ema_decay=0.999" \
+        "hinge:$common loss=hinge" "mbstd:$common model.discriminator.minibatch_std=true" \
+        "ttur:$common model.optimizer_g.lr=1e-4 model.optimizer_d.lr=4e-4" "diffaug:$common model.augment=[translation,cutout]"
     "$PYTHON" benchmarks/recipes.py --out "$RUNS/remedies" --table-only >>"$REPORT" 2>&1
     tail -c 20000 "$OUT/stderr.txt" >"$OUT/stderr_tail.txt" 2>/dev/null && rm -f "$OUT/stderr.txt"
     echo "## done in $SECONDS s" >>"$REPORT"
