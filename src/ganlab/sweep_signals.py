@@ -34,11 +34,15 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
 SWEEP_STOPPED = "SWEEP_STOPPED"  # in the sweep's folder: "<signal number> <who received it>"
 
 
+def is_joblib(launcher: DictConfig) -> bool:
+    """Whether ``hydra.launcher`` is joblib's: its jobs are child processes of the launching one."""
+    return str(launcher.get("_target_", "")).endswith("JoblibLauncher")
+
+
 def joblib_sweep_dir() -> str | None:
     """The sweep's folder if this Hydra job is one of a joblib sweep's, else None."""
     hydra_cfg = HydraConfig.get()
-    joblib = str(hydra_cfg.launcher.get("_target_", "")).endswith("JoblibLauncher")
-    return hydra_cfg.sweep.dir if hydra_cfg.mode == RunMode.MULTIRUN and joblib else None
+    return hydra_cfg.sweep.dir if hydra_cfg.mode == RunMode.MULTIRUN and is_joblib(hydra_cfg.launcher) else None
 
 
 def mark_stopped(sweep_dir: str | Path, signum: int, by: str) -> None:
@@ -67,7 +71,7 @@ class ForwardSignalsToJobs(Callback):
         self._received: int | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        if not str(config.hydra.launcher.get("_target_", "")).endswith("JoblibLauncher"):
+        if not is_joblib(config.hydra.launcher):
             return  # other launchers' jobs are not this process's children
         self._sweep_dir, self._received = Path(config.hydra.sweep.dir), None
         (self._sweep_dir / SWEEP_STOPPED).unlink(missing_ok=True)  # a new sweep into an old folder
@@ -95,12 +99,11 @@ class ForwardSignalsToJobs(Callback):
             signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
             os.kill(os.getpid(), signum)
             return
-        if signum == signal.SIGINT and self._received == signal.SIGINT:
-            raise KeyboardInterrupt  # asked twice: stop now
-        first = self._received is None
-        self._received = self._received or signum
-        if not first:
+        if self._received is not None:  # passed on already
+            if signum == signal.SIGINT and self._received == signal.SIGINT:
+                raise KeyboardInterrupt  # asked twice: stop now
             return
+        self._received = signum
         mark_stopped(self._sweep_dir, signum, "the launching process")
         log.warning("%s: the sweep stops; its %d job processes stop after their iteration and save a checkpoint%s",
                     signal.Signals(signum).name, len(jobs),
@@ -113,16 +116,10 @@ class ForwardSignalsToJobs(Callback):
                 pass
 
 
-_held_in = {"sweep_dir": None}
-
-
 def hold_signals_in_job_process(sweep_dir: str | Path) -> None:
     """In a joblib job's process: outside training, a stop signal marks the sweep stopped instead
     of ending the worker (which would make joblib kill the other jobs). Training's own handlers
     (``engine/interrupts.py``) take over during ``fit`` and hand these back after it."""
-    if _held_in["sweep_dir"] == str(sweep_dir):
-        return
-    _held_in["sweep_dir"] = str(sweep_dir)
 
     def hold(signum: int, frame) -> None:
         mark_stopped(sweep_dir, signum, f"job process {os.getpid()}")

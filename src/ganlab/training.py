@@ -24,6 +24,7 @@ from ganlab.console import announce, quiet_libraries, summarise
 from ganlab.config import AUTO, newest_checkpoint  # importing it registers the resolvers conf/ uses
 from ganlab.engine.interrupts import Interrupted
 from ganlab.resume import check_resume
+from ganlab.sweep_signals import is_joblib
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ def cpu_threads(setting: int | str) -> int | None:
     if not HydraConfig.initialized():
         return None
     launcher = HydraConfig.get().launcher
-    if not str(launcher.get("_target_", "")).endswith("JoblibLauncher"):
+    if not is_joblib(launcher):
         return None
     from joblib import effective_n_jobs
 
