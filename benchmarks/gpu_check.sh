@@ -12,7 +12,7 @@
 # 4. benchmarks/sweep.py: 1, 4 and 8 seed jobs side by side on the one GPU (hydra/launcher=joblib,
 #    CUDA graph), aggregate iterations/s (SWEEP_ONLY=1 runs steps 1 and 4 alone).
 # REMEDIES=1 runs step 1, then benchmarks/recipes.py on `experiment=best` and each recall remedy
-# alone (two seeds side by side, CUDA graph, ITERS iterations): the table README "Experiments"
+# alone (two seeds side by side, CUDA graph, ITERS iterations): the table in docs/results.md
 # asks for at full length, the CPU's leaders first (a short budget cuts the rest). Give it a budget
 # for 7 candidates (BUDGET, and fewer ITERS if short).
 # Needs the project's dependencies (`make install`, then PYTHON=.venv/bin/python), and MNIST and
@@ -82,7 +82,7 @@ speed 80 "speed: dcgan, $ITERS iterations, CUDA graph, bf16-mixed" --model dcgan
 
 run="$RUNS/mlp-graph"
 step 90 "train: python src/train.py model.acceleration=cuda_graph, $ITERS iterations" "$PYTHON" src/train.py \
-    model.acceleration=cuda_graph trainer.max_steps="$ITERS" trainer.accelerator="$ACCEL" callbacks.progress_bar=null \
+    model.acceleration=cuda_graph trainer.max_steps="$ITERS" trainer.accelerator="$ACCEL" \
     trainer.enable_progress_bar=false hydra.run.dir="$run"
 step 30 "train: what the run logged" "$PYTHON" - "$run" <<'PY'
 import sys

@@ -26,7 +26,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
-from ganlab.report import find_jobs, read_job  # noqa: E402
+from ganlab.reporting.sweep_page import find_jobs, read_job  # noqa: E402
 
 COLUMNS = ("final/fid", "final/recall", "final/precision", "final/classifier_score")
 

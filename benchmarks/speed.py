@@ -215,7 +215,7 @@ def main() -> None:
 
 def evaluation_seconds(overrides: list[str], device: torch.device) -> str:
     """Seconds for one evaluation of 10,000 samples, with the cached evaluator (not trained here)."""
-    from ganlab.callbacks import SampleQualityMetrics
+    from ganlab.metrics.callback import SampleQualityMetrics
     from ganlab.metrics.evaluator import METADATA_NAME, cache_dir
 
     cfg = compose_cfg(overrides)

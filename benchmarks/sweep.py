@@ -26,7 +26,7 @@ from pathlib import Path
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 ROOT = Path(__file__).resolve().parents[1]
-QUIET = ["callbacks.sample_quality=null", "callbacks.progress_bar=null", "trainer.enable_progress_bar=false",
+QUIET = ["callbacks.sample_quality=null", "trainer.enable_progress_bar=false",
          "sample_interval=1000000", "checkpoint_interval=1000000"]
 
 

@@ -11,10 +11,10 @@ import logging
 import hydra
 from omegaconf import DictConfig
 
-import ganlab.config  # noqa: F401  (registers the resolvers conf/ uses)
+import ganlab.run_folders  # noqa: F401  (registers the resolvers conf/ uses)
 from ganlab.errors import one_line_errors
-from ganlab.evaluation import default_report_path, evaluate, format_table, write_report
-from ganlab.generation import pick_device
+from ganlab.evaluation import default_scores_path, evaluate, format_table, write_scores
+from ganlab.trained_gan import pick_device
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ def main(cfg: DictConfig) -> None:
         cfg.paths.data_dir, cfg.ckpt_path, cfg.samples, cfg.num_samples, cfg.seed, pick_device(cfg.device), cfg.floor,
         cfg.min_evaluator_accuracy,
     )
-    path = write_report(report, cfg.out or default_report_path(cfg.ckpt_path, cfg.samples))
+    path = write_scores(report, cfg.out or default_scores_path(cfg.ckpt_path, cfg.samples))
     print(format_table(report))
     log.info("wrote %s", path)
 

@@ -11,8 +11,8 @@ import hydra
 from omegaconf import DictConfig
 
 from ganlab.errors import one_line_errors
-from ganlab.generation import (check_request, generate, interpolation, load_gan, pick_device, stream_npy,
-                               write_images)
+from ganlab.generation import check_request, generate, interpolation, stream_npy, write_images
+from ganlab.trained_gan import load_gan, pick_device
 
 log = logging.getLogger(__name__)
 

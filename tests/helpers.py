@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import lightning as L
@@ -9,11 +10,22 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-import ganlab.config  # noqa: F401  (registers the resolvers conf/ uses)
-from ganlab.training import build, resolve_ckpt_path
+import ganlab.run_folders  # noqa: F401  (registers the resolvers conf/ uses)
+from ganlab.safety.resume import resolve_ckpt_path
+from ganlab.training import build
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
+
+# Overrides for runs started as a command: on the CPU, no bar; QUIET also without the sample-quality
+# evaluation, which would train the real evaluator (a minute) on first use.
+CPU = ["trainer.accelerator=cpu", "trainer.enable_progress_bar=false"]
+QUIET = [*CPU, "callbacks.sample_quality=null"]
+
+
+def train_command(*args: str) -> list[str]:
+    """``python src/train.py ARGS`` as a subprocess argument list."""
+    return [sys.executable, str(ROOT / "src" / "train.py"), *args]
 
 
 def compose_config(name: str, overrides: list[str]) -> DictConfig:

@@ -8,8 +8,8 @@ import shutil
 import pytest
 import torch
 
-from ganlab.engine import checkpoint_io
-from ganlab.engine.checkpoint_io import AtomicCheckpointIO
+from ganlab.safety import checkpoints
+from ganlab.safety.checkpoints import AtomicCheckpointIO
 from helpers import fit
 
 
@@ -23,7 +23,7 @@ def test_a_full_disk_leaves_the_old_checkpoint_whole(tmp_path, monkeypatch):
         file.truncate(100)
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(checkpoint_io.torch, "save", save_half_then_fail)
+    monkeypatch.setattr(checkpoints.torch, "save", save_half_then_fail)
     with pytest.raises(OSError, match="No space left"):
         AtomicCheckpointIO().save_checkpoint({"global_step": 6}, path)
     assert torch.load(path, weights_only=True)["global_step"] == 3

@@ -11,11 +11,10 @@ import pytest
 import yaml
 from PIL import Image
 
-from ganlab.config import _job_dirname
-from helpers import ROOT, hparams_columns, scalars
+from ganlab.run_folders import _job_dirname
+from helpers import QUIET, ROOT, hparams_columns, scalars, train_command
 
-FAST = ["trainer.accelerator=cpu", "callbacks.progress_bar=null", "trainer.enable_progress_bar=false",
-        "callbacks.sample_quality=null"]
+FAST = QUIET
 
 
 def run(script: str, *args: str) -> subprocess.CompletedProcess:
@@ -84,9 +83,9 @@ def test_generate_writes_raw_samples(tmp_path, checkpoint):
 @pytest.mark.slow
 def test_a_diverging_run_says_so_in_one_line_and_exits_1(tmp_path, mnist_dir):
     result = subprocess.run(
-        [sys.executable, str(ROOT / "src" / "train.py"), "model.optimizer_d.lr=1e30", "model.optimizer_g.lr=1e30",
+        train_command("model.optimizer_d.lr=1e30", "model.optimizer_g.lr=1e30",
          "trainer.max_steps=100", "trainer.log_every_n_steps=10", *FAST, f"paths.log_dir={tmp_path}",
-         f"paths.data_dir={mnist_dir}"],
+         f"paths.data_dir={mnist_dir}"),
         capture_output=True, text=True, cwd=ROOT, timeout=300,
     )
     output = result.stdout + result.stderr
@@ -99,8 +98,8 @@ def test_a_diverging_run_says_so_in_one_line_and_exits_1(tmp_path, mnist_dir):
 
 
 def test_bad_input_gets_one_line_exit_1_and_no_run_folder(tmp_path, mnist_dir):
-    result = subprocess.run([sys.executable, str(ROOT / "src" / "train.py"), "model.d_update=both", *FAST,
-                             f"paths.log_dir={tmp_path}", f"paths.data_dir={mnist_dir}"],
+    result = subprocess.run(train_command("model.d_update=both", *FAST,
+                             f"paths.log_dir={tmp_path}", f"paths.data_dir={mnist_dir}"),
                             capture_output=True, text=True, cwd=ROOT, timeout=300)
     output = (result.stdout + result.stderr).strip()
     assert result.returncode == 1

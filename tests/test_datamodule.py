@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from ganlab.data import MNISTDataModule, load_mnist, scale_pixels
-from ganlab.data.mnist_datamodule import IndexBatches
+from ganlab.data.mnist import IndexBatches
 
 
 @pytest.fixture(scope="module")

@@ -7,25 +7,23 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import torch
 
-from helpers import ROOT
+from helpers import QUIET, ROOT, train_command
 
 ITERATIONS = 60
-FAST = ["trainer.accelerator=cpu", "trainer.devices=2", "callbacks.progress_bar=null",
-        "trainer.enable_progress_bar=false", "callbacks.sample_quality=null", f"trainer.max_steps={ITERATIONS}",
+FAST = [*QUIET, "trainer.devices=2", f"trainer.max_steps={ITERATIONS}",
         "trainer.log_every_n_steps=10", "sample_interval=20", "checkpoint_interval=20"]
 
 
 def command(run_dir: Path, mnist_dir: Path, *overrides: str) -> list[str]:
-    return [sys.executable, str(ROOT / "src" / "train.py"), *FAST, f"paths.data_dir={mnist_dir}",
+    return train_command(*FAST, f"paths.data_dir={mnist_dir}",
             f"hydra.run.dir={run_dir}", "+callbacks.probe._target_=ddp_probe.Probe",
-            f"+callbacks.probe.path={run_dir}", *overrides]
+            f"+callbacks.probe.path={run_dir}", *overrides)
 
 
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")])}

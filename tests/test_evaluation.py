@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from conftest import QUICK_MIN_ACCURACY
-from ganlab.evaluation import default_report_path, evaluate, format_table, load_samples, write_report
-from ganlab.generation import pick_device
+from ganlab.evaluation import default_scores_path, evaluate, format_table, load_samples, write_scores
+from ganlab.trained_gan import pick_device
 from ganlab.metrics import real_training_images
 from helpers import ROOT
 
@@ -27,7 +27,7 @@ def test_checkpoint_report_has_metrics_floor_and_sizes(checkpoint, quick_evaluat
     assert report["metrics"]["classifier_score"] < report["real_floor"]["classifier_score"]
     table = format_table(report)
     assert "1000 samples vs 10000 MNIST test images" in table and "fid" in table and "real floor" in table
-    path = write_report(report, default_report_path(checkpoint, None))
+    path = write_scores(report, default_scores_path(checkpoint, None))
     assert path == checkpoint.with_name("last.metrics.json")
     assert json.loads(path.read_text())["metrics"]["fid"] == pytest.approx(report["metrics"]["fid"])
 

@@ -6,28 +6,25 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import lightning as L
 import pytest
-import torch
 
-from ganlab.engine.interrupts import Interrupted, StopAtIterationEnd
+from ganlab.safety.interrupts import Interrupted, StopAtIterationEnd
 from ganlab.training import train
-from helpers import ROOT, assert_same_state, compose_config, final_state, fit, scalars
+from helpers import QUIET, ROOT, assert_same_state, compose_config, final_state, fit, scalars, train_command
 
 ITERATIONS = 150
-FAST = ["trainer.accelerator=cpu", "callbacks.progress_bar=null", "trainer.enable_progress_bar=false",
-        "callbacks.sample_quality=null", f"trainer.max_steps={ITERATIONS}", "trainer.log_every_n_steps=1",
+FAST = [*QUIET, f"trainer.max_steps={ITERATIONS}", "trainer.log_every_n_steps=1",
         "sample_interval=1000"]
 
 
 def command(run_dir: Path, mnist_dir: Path, *overrides: str) -> list[str]:
-    return [sys.executable, str(ROOT / "src" / "train.py"), *FAST, f"paths.data_dir={mnist_dir}",
-            f"hydra.run.dir={run_dir}", *overrides]
+    return train_command(*FAST, f"paths.data_dir={mnist_dir}",
+            f"hydra.run.dir={run_dir}", *overrides)
 
 
 def interrupted_run(run_dir: Path, mnist_dir: Path, signum: int, after: Path, delay: float) -> subprocess.CompletedProcess:
@@ -166,9 +163,9 @@ def test_a_sigterm_before_training_starts_is_still_an_interruption(make_train_cf
 def test_an_interrupted_sweep_says_which_jobs_ran_and_which_never_started(tmp_path, mnist_dir):
     sweep_dir = tmp_path / "sweep"
     process = subprocess.Popen(
-        [sys.executable, str(ROOT / "src" / "train.py"), "-m", *FAST, f"paths.data_dir={mnist_dir}",
+        train_command("-m", *FAST, f"paths.data_dir={mnist_dir}",
          f"hydra.sweep.dir={sweep_dir}", "hydra.sweep.subdir=${hydra.job.num}", "checkpoint_interval=10",
-         "trainer.max_steps=20,100000,30,40"],
+         "trainer.max_steps=20,100000,30,40"),
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not (sweep_dir / "1" / "checkpoints" / "iter_000010.ckpt").exists() and time.monotonic() < deadline:

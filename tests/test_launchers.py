@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -13,17 +12,16 @@ import pytest
 import torch
 
 from ganlab.training import train
-from helpers import ROOT, assert_same_state, compose_config, final_state
+from helpers import QUIET, ROOT, assert_same_state, compose_config, final_state, train_command
 
 ITERATIONS = 200
-FAST = ["trainer.accelerator=cpu", "callbacks.progress_bar=null", "trainer.enable_progress_bar=false",
-        "callbacks.sample_quality=null", f"trainer.max_steps={ITERATIONS}", "trainer.log_every_n_steps=10",
+FAST = [*QUIET, f"trainer.max_steps={ITERATIONS}", "trainer.log_every_n_steps=10",
         "checkpoint_interval=20", "sample_interval=1000", "seed=3"]
 
 
 def sweep(sweep_dir: Path, mnist_dir: Path, *overrides: str, new_session: bool = False) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, str(ROOT / "src" / "train.py"), "-m", *FAST, f"paths.data_dir={mnist_dir}",
-                             f"hydra.sweep.dir={sweep_dir}", "hydra.sweep.subdir=${hydra.job.num}", *overrides],
+    return subprocess.Popen(train_command("-m", *FAST, f"paths.data_dir={mnist_dir}",
+                             f"hydra.sweep.dir={sweep_dir}", "hydra.sweep.subdir=${hydra.job.num}", *overrides),
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=new_session)
 

@@ -4,7 +4,6 @@ import dataclasses
 import json
 import logging
 import math
-import os
 import shutil
 import threading
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 import torch
 import torchvision.transforms.functional as TF
 
+import ganlab.metrics.classifier as classifier_module
 import ganlab.metrics.evaluator as evaluator_module
 from ganlab.data import load_mnist, scale_pixels
 from ganlab.metrics import (
@@ -311,17 +311,17 @@ def test_training_is_seeded_and_leaves_the_callers_rng_alone(train_set):
     images, labels = train_set
     tiny = TrainingSettings(epochs=1, train_subset=512, max_shift=2)
     rng = torch.get_rng_state()
-    first, second = (evaluator_module.fit_classifier(images, labels, tiny) for _ in range(2))
+    first, second = (classifier_module.fit_classifier(images, labels, tiny) for _ in range(2))
     assert torch.equal(rng, torch.get_rng_state())
     torch.testing.assert_close(first.state_dict(), second.state_dict(), rtol=0, atol=0)
-    third = evaluator_module.fit_classifier(images, labels, dataclasses.replace(tiny, seed=1))
+    third = classifier_module.fit_classifier(images, labels, dataclasses.replace(tiny, seed=1))
     assert not torch.equal(first.head[1].weight, third.head[1].weight)
 
 
 def test_random_shift_moves_whole_images_within_two_pixels():
     image = -torch.ones(1, 1, 28, 28)
     image[0, 0, 10:14, 12:15] = 1.0
-    shifted = evaluator_module.random_shift(image.repeat(200, 1, 1, 1), 2, torch.Generator().manual_seed(0))
+    shifted = classifier_module.random_shift(image.repeat(200, 1, 1, 1), 2, torch.Generator().manual_seed(0))
     offsets = set()
     for one in shifted:
         ys, xs = torch.nonzero(one[0] == 1, as_tuple=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 
-from ganlab.report import write_report
+from ganlab.reporting.sweep_page import write_page
 
 
 def test_the_report_reads_finished_failed_and_not_yet_started_jobs(checkpoint, tmp_path):
@@ -21,7 +21,7 @@ def test_the_report_reads_finished_failed_and_not_yet_started_jobs(checkpoint, t
         (job / ".hydra" / "overrides.yaml").write_text(f"- data.batch_size={size}\n")
         (job / ".hydra" / "config.yaml").write_text("trainer:\n  max_steps: 5\n")
 
-    page = write_report(sweep).read_text()
+    page = write_page(sweep).read_text()
     rows = page.split("</table>")[0].split("<tr>")[2:]
     assert len(rows) == 3
     assert "<td>32</td>" in rows[0] and "<td>finished</td>" in rows[0]
@@ -29,5 +29,5 @@ def test_the_report_reads_finished_failed_and_not_yet_started_jobs(checkpoint, t
     assert "running or stopped (0 of 5)" in rows[2], "a job that has logged nothing yet"
     assert page.count("<figure>") == 2, "grids of the jobs that drew one"
 
-    single = write_report(sweep / "0_data.batch_size=32").read_text()  # one run on its own
+    single = write_page(sweep / "0_data.batch_size=32").read_text()  # one run on its own
     assert single.count("<tr>") == 2 and "<td>finished</td>" in single

@@ -1,4 +1,4 @@
-"""A resume continues the same experiment: changed settings are refused, or applied when asked."""
+"""A resume continues the same experiment, exactly: changed settings are refused, or applied when asked."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import torch
 from hydra.errors import InstantiationException
 
 from ganlab.training import build
-from helpers import fit
+from helpers import StepCounter, fit, scalars
 
 
 def test_a_changed_learning_rate_is_refused_with_both_values(make_train_cfg, checkpoint):
@@ -57,9 +57,10 @@ def test_fewer_iterations_than_the_checkpoint_has_is_an_error(make_train_cfg, ch
         build(make_train_cfg(f"ckpt_path={checkpoint}", "trainer.max_steps=3"))
 
 
+@pytest.mark.slow  # torch.compile on the CPU: about 20 s
 def test_how_a_run_executes_may_change(make_train_cfg, checkpoint):
-    _, trainer = fit(make_train_cfg(f"ckpt_path={checkpoint}", "model.acceleration=compile", "trainer.max_steps=5"))
-    assert trainer.global_step == 5
+    _, trainer = fit(make_train_cfg(f"ckpt_path={checkpoint}", "model.acceleration=compile", "trainer.max_steps=7"))
+    assert trainer.global_step == 7
 
 
 def test_a_file_that_is_not_a_checkpoint_is_refused(make_train_cfg, tmp_path):
@@ -93,3 +94,24 @@ def test_a_setting_added_since_the_checkpoint_is_compared_with_its_default(make_
         build(make_train_cfg(f"ckpt_path={older}", "model.discriminator.negative_slope=0.2",
                              "resume.allow_changes=true"))
     assert "  model.discriminator.negative_slope: 0.01 -> 0.2\n" in str(error.value)
+
+
+def test_resume_continues_exactly_where_the_checkpoint_left_off(make_train_cfg, tmp_path):
+    first = tmp_path / "first"
+    fit(make_train_cfg("trainer.max_steps=10", "trainer.log_every_n_steps=1", output_dir=first))
+    ckpt = first / "checkpoints" / "iter_000005.ckpt"
+
+    resumed = tmp_path / "resumed"
+    counter = StepCounter()
+    model, trainer = fit(
+        make_train_cfg("trainer.max_steps=10", "trainer.log_every_n_steps=1", f"ckpt_path={ckpt}", output_dir=resumed),
+        counter,
+    )
+    assert counter.batches == 5 and trainer.global_step == 10
+    resumed_losses = scalars(resumed, "train/d_loss")
+    assert [step for step, _ in resumed_losses] == [6, 7, 8, 9, 10]
+    # same data batches, same noise, same Adam state: the resumed run repeats the uninterrupted one
+    assert resumed_losses == scalars(first, "train/d_loss")[5:]
+    opt_g, opt_d = trainer.optimizers
+    adam_steps = [float(s["step"]) for opt in (opt_g, opt_d) for s in list(opt.state.values())[:1]]
+    assert adam_steps == [10.0, 20.0], "Adam's state (and its step count) must come from the checkpoint"

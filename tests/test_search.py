@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import pytest
 import yaml
 
-from helpers import ROOT
+from helpers import CPU, ROOT, train_command
 
-FAST = ["trainer.accelerator=cpu", "callbacks.progress_bar=null", "trainer.enable_progress_bar=false",
-        "trainer.max_steps=5"]
+FAST = [*CPU, "trainer.max_steps=5"]
 
 
 def search(tmp_path, data_dir, *overrides: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "src" / "train.py"), "-m", "hparams_search=optuna", *FAST,
-                           f"paths.data_dir={data_dir}", f"hydra.sweep.dir={tmp_path / 'search'}", *overrides],
+    return subprocess.run(train_command("-m", "hparams_search=optuna", *FAST,
+                           f"paths.data_dir={data_dir}", f"hydra.sweep.dir={tmp_path / 'search'}", *overrides),
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
 
 

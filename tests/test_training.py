@@ -12,9 +12,9 @@ from hydra.errors import InstantiationException
 from lightning.pytorch.plugins.precision import MixedPrecision
 from lightning.pytorch.strategies import Strategy
 
-from ganlab.callbacks.progress import IterationProgressBar
+from ganlab.reporting.progress import IterationProgressBar
 from ganlab.engine.updates import needs_lightning_path
-from ganlab.training import build, train
+from ganlab.training import build, strategy_for, train
 from helpers import StepCounter, assert_same_weights, fit, image_steps, scalars
 
 
@@ -196,27 +196,6 @@ def test_sample_quality_is_logged_returned_and_summarised(make_train_cfg, tmp_pa
     assert scalars(tmp_path, "final/fid") == [(4, pytest.approx(metrics["eval/fid"]))]
 
 
-def test_resume_continues_exactly_where_the_checkpoint_left_off(make_train_cfg, tmp_path):
-    first = tmp_path / "first"
-    fit(make_train_cfg("trainer.max_steps=10", "trainer.log_every_n_steps=1", output_dir=first))
-    ckpt = first / "checkpoints" / "iter_000005.ckpt"
-
-    resumed = tmp_path / "resumed"
-    counter = StepCounter()
-    model, trainer = fit(
-        make_train_cfg("trainer.max_steps=10", "trainer.log_every_n_steps=1", f"ckpt_path={ckpt}", output_dir=resumed),
-        counter,
-    )
-    assert counter.batches == 5 and trainer.global_step == 10
-    resumed_losses = scalars(resumed, "train/d_loss")
-    assert [step for step, _ in resumed_losses] == [6, 7, 8, 9, 10]
-    # same data batches, same noise, same Adam state: the resumed run repeats the uninterrupted one
-    assert resumed_losses == scalars(first, "train/d_loss")[5:]
-    opt_g, opt_d = trainer.optimizers
-    adam_steps = [float(s["step"]) for opt in (opt_g, opt_d) for s in list(opt.state.values())[:1]]
-    assert adam_steps == [10.0, 20.0], "Adam's state (and its step count) must come from the checkpoint"
-
-
 def test_same_seed_repeats_exactly_and_another_differs(make_train_cfg, tmp_path):
     def losses(seed, name):
         out = tmp_path / name
@@ -364,18 +343,21 @@ def test_plain_ddp_is_refused_with_the_strategy_that_works(make_train_cfg):
 
 
 def test_several_devices_get_ddp_that_allows_unused_weights(make_train_cfg):
-    assert make_train_cfg("trainer.devices=2").trainer.strategy == "ddp_find_unused_parameters_true"
-    assert make_train_cfg("trainer.devices=[0,1]").trainer.strategy == "ddp_find_unused_parameters_true"
-    assert make_train_cfg("trainer.num_nodes=2").trainer.strategy == "ddp_find_unused_parameters_true"
-    assert make_train_cfg("trainer.accelerator=cpu", "trainer.devices=auto").trainer.strategy == "auto"
-    assert make_train_cfg().trainer.strategy == "auto"
+    def strategy(*overrides):
+        return strategy_for(make_train_cfg(*overrides).trainer)
+
+    assert strategy("trainer.devices=2") == "ddp_find_unused_parameters_true"
+    assert strategy("trainer.devices=[0,1]") == "ddp_find_unused_parameters_true"
+    assert strategy("trainer.num_nodes=2") == "ddp_find_unused_parameters_true"
+    assert strategy("trainer.accelerator=cpu", "trainer.devices=auto") == "auto"
+    assert strategy() == "auto"
 
 
 def test_the_models_shared_config_is_not_offered_as_a_model(make_train_cfg):
     from hydra.errors import MissingConfigException
 
     with pytest.raises(MissingConfigException) as refused:
-        make_train_cfg("model=_gan")
+        make_train_cfg("model=_model_shared")
     assert refused.value.options == ["cgan", "dcgan", "mlp"]
 
 

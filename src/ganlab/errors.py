@@ -16,11 +16,15 @@ from collections.abc import Callable
 
 from hydra.errors import InstantiationException
 
-from ganlab.data.mnist_files import MNISTNotFoundError
-
 log = logging.getLogger("ganlab")
 
-USER_ERRORS = (ValueError, FileNotFoundError, MNISTNotFoundError)
+
+class UserError(Exception):
+    """A mistake of the user's or a fault of their machine (missing data, a damaged file), raised by
+    the project's own checks with a message that names what was wrong and what to do."""
+
+
+USER_ERRORS = (ValueError, FileNotFoundError, UserError)
 
 
 def user_error(err: BaseException) -> BaseException | None:

@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ganlab.generation import generate, load_gan
+from ganlab.generation import generate
+from ganlab.trained_gan import load_gan
 from ganlab.metrics import SampleQuality, load_evaluator
 
 log = logging.getLogger(__name__)
@@ -86,13 +87,13 @@ def load_samples(path: str | os.PathLike, num_samples: int) -> torch.Tensor:
     return images
 
 
-def default_report_path(ckpt_path: str | os.PathLike | None, samples: str | os.PathLike | None) -> Path:
+def default_scores_path(ckpt_path: str | os.PathLike | None, samples: str | os.PathLike | None) -> Path:
     """``<run>/checkpoints/last.metrics.json`` beside a checkpoint, ``<name>.metrics.json`` beside samples."""
     source = Path(ckpt_path if ckpt_path is not None else samples)
     return source.with_name(f"{source.stem}.metrics.json")
 
 
-def write_report(report: dict[str, Any], path: str | os.PathLike) -> Path:
+def write_scores(report: dict[str, Any], path: str | os.PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.partial")

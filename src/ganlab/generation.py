@@ -10,45 +10,10 @@ import numpy as np
 import torch
 from torchvision.utils import make_grid, save_image
 
-from ganlab.engine.checkpoint_io import read_checkpoint
 from ganlab.models import GAN
 
 GRID_SUFFIXES = (".png", ".jpg", ".jpeg")
 MAX_GRID_IMAGES = 10_000  # beyond this a grid is an unreadable multi-megapixel image
-
-
-def pick_device(device: str) -> str:
-    """``auto``: a CUDA GPU if there is one, else the CPU; ``cuda`` only where there is one."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device={device}: no CUDA GPU is visible here; use device=cpu (or device=auto)")
-    return device
-
-
-def load_gan(ckpt_path: str | os.PathLike, device: str | torch.device = "cpu") -> GAN:
-    """Rebuilds the module from a training checkpoint (the nets' configs travel inside it)."""
-    path = Path(ckpt_path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"ckpt_path={ckpt_path} is not a file; pass a checkpoint of a training run, "
-            "e.g. ckpt_path=logs/runs/<run>/checkpoints/last.ckpt"
-        )
-    read_checkpoint(path)  # one clear error for a file that is not a checkpoint
-    try:
-        # weights_only: a checkpoint is data; nothing in it may run code when it is opened.
-        # fork_rng: building the nets draws initial weights, which must not move the caller's RNG.
-        with torch.random.fork_rng(devices=[]):
-            model = GAN.load_from_checkpoint(path, map_location=device, weights_only=True)
-    except (KeyError, TypeError, RuntimeError) as err:
-        raise ValueError(f"{ckpt_path} is not a checkpoint of this project's GAN ({type(err).__name__}: {err})") from err
-    broken = [name for name, t in model.state_dict().items() if t.is_floating_point() and not torch.isfinite(t).all()]
-    if broken:
-        raise ValueError(
-            f"{ckpt_path} holds non-finite weights ({', '.join(broken[:3])}{', ...' if len(broken) > 3 else ''}): "
-            "its training diverged, and samples from it would be NaN. Use an earlier checkpoint of the run"
-        )
-    return model.eval()
 
 
 def check_request(n, digit, out) -> None:

@@ -1,38 +1,61 @@
-"""Builds a run from its Hydra config and trains it."""
+"""Builds a run from its Hydra config (checked first) and trains it."""
 
 from __future__ import annotations
 
 import logging
-import math
 import os
+import random
 import signal
 import time
-from pathlib import Path
 
 import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from lightning.pytorch.accelerators import CPUAccelerator, CUDAAccelerator
-from lightning.pytorch.callbacks import ProgressBar
-from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
-from lightning.pytorch.utilities.rank_zero import rank_zero_only
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, open_dict
 
-from ganlab.console import announce, quiet_libraries, summarise
-from ganlab.config import AUTO, newest_checkpoint  # importing it registers the resolvers conf/ uses
-from ganlab.engine.interrupts import Interrupted
-from ganlab.resume import check_resume
-from ganlab.sweep_signals import is_joblib
+import ganlab.run_folders  # noqa: F401  (registers the resolvers conf/ uses)
+from ganlab.engine.engine import settle_device
+from ganlab.reporting.console import announce, quiet_libraries, summarise
+from ganlab.reporting.hparams import log_hyperparameters
+from ganlab.reporting.progress import IterationProgressBar
+from ganlab.safety import exit_codes
+from ganlab.safety.checkpoints import AUTO, read_checkpoint
+from ganlab.safety.divergence import Diverged
+from ganlab.safety.interrupts import Interrupted
+from ganlab.safety.resume import check_resume, resolve_ckpt_path
+from ganlab.safety.sweep_signals import is_joblib
+from ganlab.search import check_objective, objective
 
 log = logging.getLogger(__name__)
+
+
+def run(cfg: DictConfig) -> float | None:
+    """The train command: trains, and returns what a sweeper optimises. A run that does not finish
+    ends as safety/exit_codes.py says (a signal, divergence, a refused setting)."""
+    if (why := exit_codes.not_started_in_a_stopped_sweep(cfg)) is not None:
+        exit_codes.stopped_job_ends(why)
+        return None
+    try:
+        check_objective(cfg)
+        metrics = train(cfg)
+    except Interrupted as stop:
+        exit_codes.interrupted(cfg, stop)
+        return None
+    except Diverged as err:
+        exit_codes.diverged(err)  # exits 1, or in a sweep fails this job
+    except Exception as err:
+        exit_codes.failed(cfg, err)
+        raise
+    return objective(cfg, metrics)
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Trains ``cfg.model`` on ``cfg.data`` and returns the final metrics. Raises ``Interrupted``
     when Ctrl-C or SIGTERM stopped training early (after a whole iteration, checkpointed)."""
     resolve_ckpt_path(cfg)
+    resolve_seed(cfg)
     quiet_libraries()
     datamodule, model, trainer = build(cfg)
     log_hyperparameters(trainer, cfg)
@@ -58,51 +81,65 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
 
 def _iteration_of(ckpt_path: str | None) -> int:
-    if not ckpt_path:
-        return 0
-    return int(torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True)["global_step"])
+    return int(read_checkpoint(ckpt_path)["global_step"]) if ckpt_path else 0
 
 
-def resolve_ckpt_path(cfg: DictConfig) -> None:
-    """``ckpt_path=auto`` becomes the run folder's newest checkpoint, or None for a fresh start: a
-    job started again into its folder (a cluster's requeue, a rerun with the same hydra.run.dir)
-    goes on from where it stopped instead of training from iteration 0 over its checkpoints."""
-    run_dir = Path(cfg.paths.output_dir)
-    if cfg.get("ckpt_path") == AUTO:
-        found = newest_checkpoint(run_dir)
-        if found is not None:
-            log.info("Found %s, the newest checkpoint in this run's folder (ckpt_path=auto)", found)
-        with open_dict(cfg):
-            cfg.ckpt_path = str(found) if found is not None else None
-    elif not cfg.get("ckpt_path") and newest_checkpoint(run_dir) is not None:
-        raise ValueError(
-            f"{run_dir} already holds checkpoints of a run, which a fresh start would overwrite: resume it with "
-            "ckpt_path=auto, or give this run another folder (hydra.run.dir=...)"
-        )
+def resolve_seed(cfg: DictConfig) -> None:
+    """``seed=null`` draws a fresh seed and logs it, so the run can be repeated with ``seed=N``. A
+    resume continues its checkpoint's seed; DDP's other ranks take rank 0's (Lightning hands it on)."""
+    if cfg.get("seed") is not None:
+        return
+    if cfg.get("ckpt_path"):
+        seed = read_checkpoint(cfg.ckpt_path).get("datamodule_hyper_parameters", {}).get("seed")
+    elif int(os.environ.get("LOCAL_RANK", 0)) > 0 and "PL_GLOBAL_SEED" in os.environ:
+        seed = int(os.environ["PL_GLOBAL_SEED"])
+    else:
+        seed = random.SystemRandom().randrange(2**31)
+        log.info("seed=null: this run drew seed %d (seed=%d repeats it)", seed, seed)
+    with open_dict(cfg):
+        cfg.seed = seed
+
+
+def derived_data_settings(cfg: DictConfig) -> dict:
+    """The data module's settings that follow from others: its sampler's stream from ``seed``, and a
+    real batch for each of the iteration's D steps (``model.d_steps_per_iteration``)."""
+    return {"seed": cfg.seed, "batches_per_iteration": cfg.model.get("d_steps_per_iteration", 1)}
 
 
 def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer]:
     """The run's parts, built from the config (seeded first, so weight init repeats too)."""
+    if cfg.get("seed") is None:
+        resolve_seed(cfg)
     check_config(cfg)
     threads = cpu_threads(cfg.get("num_threads", "auto"))
     if threads is not None:
         torch.set_num_threads(threads)
-    if cfg.get("seed") is not None:
-        L.seed_everything(cfg.seed, workers=True, verbose=False)
-    datamodule: L.LightningDataModule = instantiate(cfg.data)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule: L.LightningDataModule = instantiate(cfg.data, **derived_data_settings(cfg))
     model: L.LightningModule = instantiate(cfg.model)
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
-    if not cfg.trainer.get("enable_progress_bar", True):
-        # Lightning's switch also turns off the project's bar, which Lightning would refuse beside it
-        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+    if cfg.trainer.get("enable_progress_bar", True):  # Lightning's switch, for the project's bar too
+        callbacks.append(IterationProgressBar())
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
-    if isinstance(trainer.accelerator, CPUAccelerator):
-        _skip_per_step_cuda_probe()
-    if isinstance(trainer.accelerator, CUDAAccelerator):
-        # Only on the GPU: CPU runs keep full float32 matmuls, and with them their exact repeats.
-        torch.set_float32_matmul_precision(cfg.get("float32_matmul_precision", "high"))
+    strategy = cfg.trainer.get("strategy") or strategy_for(cfg.trainer)
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers, strategy=strategy)
+    settle_device(trainer, cfg.get("float32_matmul_precision", "high"))
     return datamodule, model, trainer
+
+
+def strategy_for(trainer_cfg: DictConfig) -> str:
+    """Lightning's own choice for one process; for several (``trainer.devices=N``), DDP that lets an
+    update leave some weights without gradients, as D's update leaves G's (plain ``ddp`` refuses)."""
+    devices, accelerator = trainer_cfg.get("devices", 1), trainer_cfg.get("accelerator", "auto")
+    if isinstance(devices, str) and "," in devices:
+        count = len([d for d in devices.split(",") if d.strip()])
+    elif isinstance(devices, (list, tuple)) or hasattr(devices, "__len__") and not isinstance(devices, str):
+        count = len(devices)
+    elif devices in ("auto", -1, "-1"):  # every GPU there is; a CPU trainer takes one process
+        count = torch.cuda.device_count() if accelerator in ("auto", "gpu", "cuda") else 1
+    else:
+        count = int(devices)
+    return "ddp_find_unused_parameters_true" if count > 1 or trainer_cfg.get("num_nodes", 1) > 1 else "auto"
 
 
 def cpu_threads(setting: int | str) -> int | None:
@@ -125,17 +162,6 @@ def cpu_threads(setting: int | str) -> int | None:
     return max(1, cores // jobs)
 
 
-def _skip_per_step_cuda_probe() -> None:
-    """Saves a reload of the NVML library at every optimizer step of a CPU run (benchmarks/README.md).
-
-    Lightning sets PYTORCH_NVML_BASED_CUDA_CHECK=1 at import, so that asking whether CUDA is
-    there never initialises CUDA before a fork. torch's optimizers ask at every ``step()``, and
-    with that setting each answer loads and initialises the NVML library again. Once the trainer
-    has settled on the CPU, the plain CUDA runtime check (cached by torch) is as good an answer.
-    """
-    os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"] = "0"
-
-
 def check_config(cfg: DictConfig) -> None:
     """Catches the mistakes that would otherwise surface deep inside Lightning."""
     max_steps = cfg.trainer.get("max_steps", -1)
@@ -154,91 +180,15 @@ def check_config(cfg: DictConfig) -> None:
         raise ValueError(
             f"trainer.strategy={strategy} stops at the first update: D's leaves G's weights without gradients, "
             f"which plain DDP refuses. Use trainer.strategy={strategy}_find_unused_parameters_true, or simply "
-            "trainer.devices=N (or trainer=ddp)"
+            "trainer.devices=N"
         )
     ckpt = cfg.get("ckpt_path")
     if ckpt == AUTO:
         return  # train() resolves it first (resolve_ckpt_path); there is nothing to check yet
-    if ckpt and not Path(ckpt).is_file():
+    if ckpt and not os.path.isfile(ckpt):
         raise FileNotFoundError(
             f"ckpt_path={ckpt} is not a file. To resume, pass a checkpoint of an earlier run, "
             "e.g. ckpt_path=logs/runs/<run>/checkpoints/last.ckpt"
         )
     if ckpt:
-        check_resume(cfg)
-
-
-def log_hyperparameters(trainer: L.Trainer, cfg: DictConfig) -> None:
-    """The run's config goes to every logger (TensorBoard keeps it as hparams.yaml). TensorBoard's
-    HPARAMS tab gets what defines the run (``run_definition``), with the ``final/*`` metrics that
-    callbacks log when training ends as its metric columns."""
-    params = _without_plumbing(OmegaConf.to_container(cfg, resolve=True))
-    final = [name for callback in trainer.callbacks for name in getattr(callback, "final_metrics", ())]
-    for logger in trainer.loggers:
-        logger.log_hyperparams(params)
-        if isinstance(logger, TensorBoardLogger):
-            declare_hparams(logger, run_definition(cfg), final)
-
-
-@rank_zero_only
-def declare_hparams(logger: TensorBoardLogger, definition: dict, metric_names: list[str]) -> None:
-    """Writes the HPARAMS summaries with the metrics declared by name only. Lightning's
-    ``log_hyperparams(params, metrics)`` would also log each metric's placeholder value as a
-    scalar, a NaN point at iteration 0 in every ``final/*`` chart."""
-    from torch.utils.tensorboard.summary import hparams
-
-    summaries = hparams(definition, dict.fromkeys(metric_names, 0.0))
-    for summary in summaries:
-        logger.experiment.file_writer.add_summary(summary)
-
-
-# What defines a run, in the order HPARAMS shows them after the keys the command line set
-DEFINING = ("model", "loss", "data.batch_size", "model.optimizer_g.lr", "model.optimizer_d.lr",
-            "model.optimizer_g.betas", "model.optimizer_d.betas", "model.d_update", "model.d_steps_per_iteration",
-            "model.ema_decay", "data.sampling", "seed", "trainer.max_steps", "trainer.devices")
-_NOT_DEFINING = ("paths.", "hydra.", "callbacks.", "logger", "ckpt_path", "resume.", "trainer.enable_progress_bar",
-                 "trainer.accelerator", "model.acceleration", "num_threads", "optimized_metric", "sample_interval",
-                 "checkpoint_interval", "eval_interval", "trainer.log_every_n_steps")
-
-
-def run_definition(cfg: DictConfig) -> dict[str, int | float | str | bool]:
-    """The settings that say what a run trains, the ones set on the command line (a sweep's swept
-    keys) first: no paths, ``_target_``s or intervals, which crowd the HPARAMS table."""
-    choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
-    overridden = []
-    if HydraConfig.initialized():
-        for override in HydraConfig.get().overrides.task:
-            key = override.split("=", 1)[0].lstrip("+~")
-            if not key.startswith(_NOT_DEFINING) and key not in overridden:
-                overridden.append(key)
-    definition = {}
-    # a group's choice (model=dcgan) as Hydra records it; without Hydra, the class it builds
-    fallback = {"model": "model.generator._target_", "loss": "model.loss._target_"}
-    for key in (*overridden, *DEFINING):
-        if key in choices and "." not in key:
-            value = choices[key]
-        elif key in fallback:
-            value = str(OmegaConf.select(cfg, fallback[key], default="")).rsplit(".", 1)[-1] or None
-        else:
-            value = OmegaConf.select(cfg, key, default=None)
-            if OmegaConf.is_dict(value):
-                continue  # a whole group (e.g. experiment=...): its keys are listed one by one
-        if value is not None and not isinstance(value, (int, float, str, bool)):
-            value = str(list(value) if OmegaConf.is_config(value) else value)
-        definition.setdefault(key, "none" if value is None else value)
-    return definition
-
-
-# Settings that say where and how a run is recorded, not what is trained: they would only crowd
-# the HPARAMS table.
-_PLUMBING_GROUPS = ("paths", "callbacks", "logger", "ckpt_path", "optimized_metric")
-_PLUMBING_KEYS = ("_partial_", "_recursive_", "_convert_")
-
-
-def _without_plumbing(params: dict) -> dict:
-    def prune(node):
-        if isinstance(node, dict):
-            return {k: prune(v) for k, v in node.items() if k not in _PLUMBING_KEYS}
-        return node
-
-    return prune({k: v for k, v in params.items() if k not in _PLUMBING_GROUPS})
+        check_resume(cfg, derived_data_settings(cfg))

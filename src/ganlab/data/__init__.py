@@ -1,4 +1,4 @@
-from ganlab.data.mnist_datamodule import MNISTDataModule, scale_pixels
-from ganlab.data.mnist_files import MNISTNotFoundError, load_mnist
+from ganlab.data.files import MNISTNotFoundError
+from ganlab.data.mnist import MNISTDataModule, load_mnist, scale_pixels
 
 __all__ = ["MNISTDataModule", "MNISTNotFoundError", "load_mnist", "scale_pixels"]

@@ -4,7 +4,7 @@ Under manual optimization Lightning would count every optimizer step, so the boo
 per iteration would end a ``max_steps=20000`` run after 6,667 iterations. The engine's updates
 step the optimizers without Lightning's count (updates.py) and ``count_iteration`` advances it
 once per iteration. So ``trainer.max_steps``, the checkpoint, grid and evaluation intervals,
-``log_every_n_steps`` and TensorBoard's x-axis all count iterations.
+``log_every_n_steps`` and TensorBoard's x-axis all count iterations (ganlab/schedule.py reads them).
 """
 
 from __future__ import annotations
@@ -34,19 +34,6 @@ def count_iteration(module: L.LightningModule, before: int) -> None:
             f"{TESTED_LIGHTNING}, which this project is tested on: install 'lightning>={TESTED_LIGHTNING},"
             f"<{_next_minor(TESTED_LIGHTNING)}' (see src/ganlab/engine/private_apis.py)"
         )
-
-
-def ends_interval(trainer: L.Trainer, every: int) -> bool:
-    """Whether the iteration just finished is one of every ``every``, or the last one: when
-    statistics are logged, grids drawn and samples scored."""
-    iteration = trainer.global_step
-    return (every > 0 and iteration % every == 0) or iteration == trainer.max_steps
-
-
-def is_log_iteration(trainer: L.Trainer) -> bool:
-    """Whether the iteration just finished logs its statistics. The module and the callbacks that
-    read what it logged share this one rule."""
-    return ends_interval(trainer, trainer.log_every_n_steps)
 
 
 def _next_minor(version: str) -> str:

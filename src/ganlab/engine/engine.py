@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import lightning as L
 import torch
+from lightning.pytorch.accelerators import CPUAccelerator, CUDAAccelerator
 from lightning.pytorch.core.optimizer import LightningOptimizer
 from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 
-from ganlab.engine import cuda_graph, divergence, rng
-from ganlab.engine.counting import count_iteration, is_log_iteration
-from ganlab.engine.interrupts import StopAtIterationEnd
+from ganlab.engine import cuda_graph
+from ganlab.engine.counting import count_iteration
 from ganlab.engine.updates import direct_update, lightning_update, needs_lightning_path
+from ganlab.safety import divergence, rng
+from ganlab.safety.interrupts import StopAtIterationEnd
+from ganlab.safety.resume import apply_changed_optimizer_settings
+from ganlab.schedule import is_log_iteration
 
 ACCELERATIONS = ("eager", "compile", "cuda_graph")
 
@@ -23,13 +28,13 @@ class Engine(L.Callback):
     - ``step(optimizer, loss)``: one update, through Lightning or directly (updates.py);
     - ``run_iteration(iteration, *inputs)``: one iteration, eagerly or replayed as a CUDA graph
       (cuda_graph.py), then counted in ``trainer.global_step`` (counting.py);
-    - ``check_losses(**losses)``: stop a diverged run (divergence.py);
+    - ``check_losses(**losses)``: stop a diverged run (safety/divergence.py);
     - ``optimizer_options()``: what the optimizers must be built with.
 
     ``acceleration`` is ``eager``, ``compile`` (``torch.compile`` both nets) or ``cuda_graph``
     (GPU: the whole iteration as one CUDA graph). The rest are Lightning hooks: the module hands
     its engine to the trainer (``configure_callbacks``), which calls them; while training, Ctrl-C
-    and SIGTERM stop the run at the end of an iteration (interrupts.py). How updates run is
+    and SIGTERM stop the run at the end of an iteration (safety/interrupts.py). How updates run is
     decided once per fit, in ``setup``, when the trainer's callbacks, strategy and precision are
     final.
     """
@@ -135,16 +140,17 @@ class Engine(L.Callback):
         self.resumed_hparams = checkpoint.get("hyper_parameters")
 
 
-# What a resume with resume.allow_changes=true can change in an optimizer Lightning has restored
-OPTIMIZER_SETTINGS = ("lr", "betas", "eps", "weight_decay")
+def settle_device(trainer: L.Trainer, float32_matmul_precision: str) -> None:
+    """What the device the trainer settled on needs before the first update.
 
-
-def apply_changed_optimizer_settings(optimizers, saved: dict, current) -> None:
-    """Lightning restores each optimizer's param groups, and with them the checkpoint's settings;
-    the settings this run's config changed (ganlab/resume.py allowed it) are set again."""
-    for optimizer, name in zip(optimizers, ("optimizer_g", "optimizer_d"), strict=True):
-        old, new = saved.get(name, {}), current[name]
-        for key in OPTIMIZER_SETTINGS:
-            if key in new and old.get(key) != new[key]:
-                for group in optimizer.param_groups:
-                    group[key] = tuple(new[key]) if isinstance(new[key], (list, tuple)) else new[key]
+    CPU: Lightning sets PYTORCH_NVML_BASED_CUDA_CHECK=1 at import, so that asking whether CUDA is
+    there never initialises CUDA before a fork; torch's optimizers ask at every ``step()``, and with
+    that setting each answer loads the NVML library again (benchmarks/README.md). Once the trainer
+    is on the CPU, torch's plain (cached) check is as good an answer.
+    CUDA: TF32 matmuls at ``float32_matmul_precision``. Only there: CPU runs keep full float32
+    matmuls, and with them their exact repeats.
+    """
+    if isinstance(trainer.accelerator, CPUAccelerator):
+        os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"] = "0"
+    if isinstance(trainer.accelerator, CUDAAccelerator):
+        torch.set_float32_matmul_precision(float32_matmul_precision)

@@ -1,13 +1,7 @@
 """Sample quality metrics for MNIST GANs, measured with a classifier trained on MNIST itself."""
 
-from ganlab.metrics.evaluator import (
-    EvaluatorCacheError,
-    EvaluatorTooWeakError,
-    MNISTClassifier,
-    TrainingSettings,
-    load_evaluator,
-    train_evaluator,
-)
+from ganlab.metrics.classifier import MNISTClassifier, TrainingSettings
+from ganlab.metrics.evaluator import EvaluatorCacheError, EvaluatorTooWeakError, load_evaluator, train_evaluator
 from ganlab.metrics.quality import SampleQuality, real_training_images
 
 __all__ = [

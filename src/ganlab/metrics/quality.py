@@ -30,7 +30,8 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.inception import InceptionScore
 
 from ganlab.data import load_mnist, scale_pixels
-from ganlab.metrics.evaluator import MNISTClassifier, load_evaluator
+from ganlab.metrics.classifier import MNISTClassifier
+from ganlab.metrics.evaluator import load_evaluator
 
 NUM_CLASSES = 10
 DEFAULT_SAMPLES = 10_000

@@ -3,7 +3,7 @@ through the same random translation and cutout, and G's gradient flows back thro
 
 Written here rather than taken from a library: the paper's reference code is a script, not a
 package, and its two MNIST-relevant transforms are a few lines of indexing. Draws come from
-torch's global generator, which checkpoints carry (engine/rng.py), so a resumed run augments as an
+torch's global generator, which checkpoints carry (safety/rng.py), so a resumed run augments as an
 uninterrupted one would.
 """
 

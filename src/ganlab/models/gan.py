@@ -24,7 +24,9 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from ganlab.engine import Engine, MovingAverage, is_log_iteration
+from ganlab.engine import Engine
+from ganlab.models.ema import MovingAverage
+from ganlab.schedule import is_log_iteration
 from ganlab.models.augment import check_policy, diff_augment
 
 

@@ -119,7 +119,7 @@ class ForwardSignalsToJobs(Callback):
 def hold_signals_in_job_process(sweep_dir: str | Path) -> None:
     """In a joblib job's process: outside training, a stop signal marks the sweep stopped instead
     of ending the worker (which would make joblib kill the other jobs). Training's own handlers
-    (``engine/interrupts.py``) take over during ``fit`` and hand these back after it."""
+    (``interrupts.py``) take over during ``fit`` and hand these back after it."""
 
     def hold(signum: int, frame) -> None:
         mark_stopped(sweep_dir, signum, f"job process {os.getpid()}")

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from typing import Iterator, Literal
 
 import lightning as L
 import torch
+import torch.distributed as dist
 from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 
-from ganlab.data.mnist_files import ensure_mnist, load_mnist
-from ganlab.engine import rng
+from ganlab.data.fetch import ensure_mnist
+from ganlab.data.files import read_mnist
+
+
+def load_mnist(data_dir: str | os.PathLike, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+    """(images uint8 [N, 28, 28], labels int64 [N]) of the train or test split, fetched on first use."""
+    ensure_mnist(data_dir)
+    return read_mnist(data_dir, split)
 
 
 def scale_pixels(images: torch.Tensor) -> torch.Tensor:
@@ -58,7 +66,9 @@ class IndexBatches:
     def state_dict(self) -> dict:
         state = self.generator.get_state()
         if self.world_size > 1:
-            return {"generators": rng.gather(state)}
+            states = [None] * self.world_size
+            dist.all_gather_object(states, state)
+            return {"generators": states}
         return {"generator": state}
 
     def load_state_dict(self, state: dict) -> None:

@@ -95,7 +95,7 @@ def swept_keys(jobs: list[Job]) -> list[str]:
     return [k for k in keys if len({job.overrides.get(k) for job in jobs}) > 1]
 
 
-def write_report(folder: str | Path) -> Path:
+def write_page(folder: str | Path) -> Path:
     """Writes ``<folder>/report.html`` (and its plots beside it) and returns its path."""
     folder = Path(folder)
     if not folder.is_dir():

@@ -9,8 +9,8 @@ from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger, WandbLogg
 from PIL import Image
 from torchvision.utils import make_grid, save_image
 
-from ganlab.engine import ends_interval
-from ganlab.engine.divergence import check_weights
+from ganlab.schedule import ends_interval
+from ganlab.safety.divergence import check_weights
 
 
 def send_grid(logger, grid, iteration: int) -> None:

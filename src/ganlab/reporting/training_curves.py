@@ -5,7 +5,7 @@ from typing import Any
 
 import lightning as L
 
-from ganlab.engine import is_log_iteration
+from ganlab.schedule import is_log_iteration
 
 
 class TrainingCurves(L.Callback):

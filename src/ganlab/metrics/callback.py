@@ -6,8 +6,8 @@ import time
 import lightning as L
 
 from ganlab.metrics import SampleQuality, load_evaluator
-from ganlab.engine import ends_interval
-from ganlab.engine.divergence import check_weights
+from ganlab.schedule import ends_interval
+from ganlab.safety.divergence import check_weights
 
 log = logging.getLogger(__name__)
 

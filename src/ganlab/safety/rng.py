@@ -1,7 +1,7 @@
 """The random state a checkpoint carries, so that a resumed run draws the noise it would have drawn.
 
 The noise z comes from torch's global generators; the data sampler keeps its own generator, which
-Lightning saves with the loader's state (data/mnist_datamodule.py). Under DDP every rank draws its
+Lightning saves with the loader's state (data/mnist.py). Under DDP every rank draws its
 own noise: its stream is split off the seeded one when training starts (``split_by_rank``), and a
 checkpoint holds every rank's state, so a resumed run goes on with each rank's own stream.
 """

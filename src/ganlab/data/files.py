@@ -1,0 +1,63 @@
+"""The MNIST files on disk: where they are (torchvision's layout), how they are read, and checks
+that what was read is MNIST. Getting them there is fetch.py's job."""
+
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ganlab.errors import UserError
+
+RAW_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+
+class MNISTNotFoundError(UserError):
+    """MNIST is missing or damaged and could not be fetched; the message says what to do."""
+
+
+def raw_dir(data_dir: str | os.PathLike) -> Path:
+    return Path(data_dir) / "MNIST" / "raw"
+
+
+def have_mnist(data_dir: str | os.PathLike) -> bool:
+    raw = raw_dir(data_dir)
+    return all((raw / name).is_file() for names in RAW_FILES.values() for name in names)
+
+
+def read_mnist(data_dir: str | os.PathLike, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+    """(images uint8 [N, 28, 28], labels int64 [N]) of the train or test split, read from the files
+    under ``data_dir`` and checked (``load_mnist`` fetches them first if they are missing)."""
+    from torchvision.datasets.mnist import read_image_file, read_label_file
+
+    images_name, labels_name = RAW_FILES[split]
+    raw = raw_dir(data_dir)
+    try:
+        images = read_image_file(str(raw / images_name))
+        labels = read_label_file(str(raw / labels_name))
+    except (AssertionError, RuntimeError, ValueError) as err:
+        raise MNISTNotFoundError(_corrupt_message(raw, f"they could not be read ({err})")) from err
+    if images.ndim != 3 or images.shape[1:] != (28, 28) or labels.shape != (len(images),):
+        raise MNISTNotFoundError(
+            _corrupt_message(raw, f"{split} images {tuple(images.shape)} and labels {tuple(labels.shape)} do not match")
+        )
+    if len(labels) and (int(labels.min()) < 0 or int(labels.max()) > 9):
+        raise MNISTNotFoundError(_corrupt_message(raw, f"{split} labels hold values outside 0-9"))
+    return images, labels
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """Writes a uint8 array in the IDX format of the original MNIST files."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    path.write_bytes(header + array.tobytes())
+
+
+def _corrupt_message(raw: Path, what: str) -> str:
+    return f"The MNIST files in {raw} are damaged: {what}. Delete {raw} and run again to fetch them afresh."

@@ -1,0 +1,129 @@
+"""Checkpoints: when they are written (``IterationCheckpoint``), that each file is written whole
+(``AtomicCheckpointIO``), how one is read (``read_checkpoint``) and which one a run folder's
+``ckpt_path=auto`` resumes (``newest_checkpoint``)."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from ganlab.safety.divergence import Diverged, check_weights
+from ganlab.schedule import ends_interval
+
+AUTO = "auto"  # ckpt_path=auto: this run folder's newest checkpoint, if it has one
+
+
+class IterationCheckpoint(ModelCheckpoint):
+    """Lightning's ModelCheckpoint, plus ``last.ckpt`` when training ends between intervals, and
+    never a checkpoint of non-finite weights.
+
+    Lightning saves only on its step or epoch triggers, so a run of 300 iterations with
+    checkpoints every 5000 would end with none; this one always leaves ``last.ckpt``.
+    """
+
+    def __init__(self, *, every_n_train_steps: int | None = None, **kwargs):
+        super().__init__(every_n_train_steps=every_n_train_steps, **kwargs)
+        self.every_n_iterations = every_n_train_steps or 0
+        self._trainer_of_run: L.Trainer | None = None
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module, *args, **kwargs) -> None:
+        if ends_interval(trainer, self.every_n_iterations):
+            check_weights(trainer, pl_module, before="checkpoint")
+        with warnings.catch_warnings():
+            # Lightning 2.6 warns that a manual-optimization checkpoint holds the state after the
+            # optimizer steps. After a whole iteration, that is exactly the state to keep.
+            warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
+            super().on_train_batch_end(trainer, pl_module, *args, **kwargs)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module) -> None:
+        check_weights(trainer, pl_module, before="checkpoint")
+        super().on_train_end(trainer, pl_module)
+        if self.save_last and self.dirpath and not trainer.fast_dev_run:
+            path = Path(self.dirpath) / f"{self.CHECKPOINT_NAME_LAST}{self.FILE_EXTENSION}"
+            trainer.save_checkpoint(str(path), weights_only=False)
+
+    def on_exception(self, trainer: L.Trainer, pl_module, exception: BaseException) -> None:
+        if isinstance(exception, Diverged):
+            return  # the weights are what went wrong: nothing of them is saved
+        try:
+            check_weights(trainer, pl_module, before="checkpoint")
+        except Diverged as diverged:
+            warnings.warn(str(diverged), stacklevel=1)
+            return
+        super().on_exception(trainer, pl_module, exception)
+
+    def setup(self, trainer: L.Trainer, pl_module, stage: str) -> None:
+        super().setup(trainer, pl_module, stage)
+        self._trainer_of_run = trainer
+
+    def format_checkpoint_name(self, metrics: dict[str, torch.Tensor], filename=None, ver=None, prefix=None) -> str:
+        # The module logs a metric named "step" for the logger's x-axis, which Lightning would use
+        # for {step} in file names; it is refreshed only every log_every_n_steps, so file names
+        # take the live iteration count instead.
+        if self._trainer_of_run is not None:
+            metrics = {**metrics, "step": torch.tensor(self._trainer_of_run.global_step)}
+        return super().format_checkpoint_name(metrics, filename, ver, prefix)
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint writer, staging each file beside its final name.
+
+    Lightning's own stages a file in the system's temporary folder and moves it into place; across
+    two file systems that move is a copy, which a full disk or a kill leaves half done under the
+    real name. Here the file is written under a hidden name in the same folder, flushed to disk,
+    and renamed, which replaces the old file in one step: a reader finds the old checkpoint or the
+    new one, never a part of one.
+    """
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
+        if storage_options is not None:
+            raise TypeError(f"{type(self).__name__} takes no storage_options")
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.partial")
+        try:
+            with open(partial, "wb") as file:
+                torch.save(checkpoint, file)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)
+
+
+def read_checkpoint(path) -> dict:
+    """A checkpoint's contents, as data only (``weights_only``: nothing in it may run code), or a
+    ``ValueError`` that says the file is not one (random bytes, a truncated file, another format)."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as err:  # torch raises several kinds for a file that is not a checkpoint
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"{path} is not a checkpoint this project can read ({first})") from err
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise ValueError(f"{path} is not a training checkpoint (it holds no state_dict)")
+    return checkpoint
+
+
+def newest_checkpoint(run_dir: str | Path) -> Path | None:
+    """What ``ckpt_path=auto`` resumes: the run folder's ``checkpoints/last.ckpt``, written at every
+    checkpoint interval and when training stops, or None in a folder that holds none."""
+    last = Path(run_dir) / "checkpoints" / "last.ckpt"
+    return last if last.is_file() else None
+
+
+def run_dir_of(ckpt_path: str | None) -> Path | None:
+    """The run folder of a checkpoint this project wrote (``<run>/checkpoints/*.ckpt``), if any."""
+    if not ckpt_path:
+        return None
+    ckpt = Path(ckpt_path).resolve()
+    run = ckpt.parent.parent
+    if ckpt.is_file() and ckpt.parent.name == "checkpoints" and (run / ".hydra").is_dir():
+        return run
+    return None

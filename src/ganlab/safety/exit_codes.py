@@ -1,0 +1,114 @@
+"""How a run that did not finish ends: its line, its exit code, and what becomes of its sweep.
+
+- A signal (``Interrupted``): the line says where to resume from; exit 128 + the signal's number
+  (130, 143). In a sweep under the basic launcher the jobs after it do not start; a joblib sweep's
+  job returns normally instead (sweep_signals.py) and its launching process exits with the code.
+- Divergence: one line and exit 1; in a sweep the job fails and the other jobs still run.
+- A refused run (a user's mistake, errors.py) leaves no run folder behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import signal
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from ganlab.errors import user_error
+from ganlab.safety.divergence import Diverged
+from ganlab.safety.interrupts import Interrupted
+from ganlab.safety.sweep_signals import hold_signals_in_job_process, joblib_sweep_dir, mark_stopped, stopped_by
+from ganlab.search import searching
+
+log = logging.getLogger(__name__)
+
+
+def not_started_in_a_stopped_sweep(cfg: DictConfig) -> str | None:
+    """In a joblib sweep: holds the stop signals for this job, and says why the job must not start
+    if the sweep has been stopped (None: it may)."""
+    sweep_dir = joblib_sweep_dir()
+    if sweep_dir is None:
+        return None
+    hold_signals_in_job_process(sweep_dir)
+    signum = stopped_by(sweep_dir)
+    if signum is None:
+        return None
+    why = f"job {HydraConfig.get().job.num} did not start: {signal.Signals(signum).name} stopped the sweep"
+    log.error("%s", why)
+    remove_if_never_started(Path(cfg.paths.output_dir))
+    return why
+
+
+def interrupted(cfg: DictConfig, stop: Interrupted) -> None:
+    """Ends a run a signal stopped (after its checkpoint): exits 128 + n, or in a joblib sweep returns."""
+    last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    if last.is_file():
+        log.error("%s; resume with ckpt_path=%s", stop, last)
+    else:
+        log.error("%s; no checkpoint was written (callbacks.model_checkpoint is off)", stop)
+    sweep_dir = joblib_sweep_dir()
+    if sweep_dir is not None:
+        # Ends normally: joblib would answer an exit by killing the jobs still finishing their
+        # iteration. The launching process exits with the signal's code once all have returned.
+        mark_stopped(sweep_dir, stop.signum, f"job {HydraConfig.get().job.num}")
+        stopped_job_ends(str(stop))
+        return
+    if HydraConfig.get().mode == RunMode.MULTIRUN:
+        log.error("%s", sweep_outcome(HydraConfig.get()))
+    # not an exception: Hydra would go on to the sweep's next job
+    raise SystemExit(stop.exit_code) from None
+
+
+def diverged(err: Diverged) -> None:
+    log.error("%s", err)
+    if HydraConfig.get().mode == RunMode.MULTIRUN:
+        raise err  # the sweep's other jobs still run; Hydra reports this one as failed at the end
+    raise SystemExit(1) from None
+
+
+def failed(cfg: DictConfig, err: Exception) -> None:
+    """A run refused before it trained leaves no folder (a resumed run's holds checkpoints: it stays)."""
+    if user_error(err) is not None:
+        remove_if_never_started(Path(cfg.paths.output_dir))
+
+
+def stopped_job_ends(why: str) -> None:
+    """How a job of a stopped joblib sweep ends: normally (sweep_signals.py), except under a
+    search sweeper (Optuna), which would go on asking for trials; an error ends its search."""
+    if searching():
+        raise RuntimeError(f"{why}: the search stops")
+
+
+def remove_if_never_started(run_dir: Path) -> None:
+    """A run refused before it trained leaves no folder: only Hydra's records would be in it."""
+    if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= {".hydra", "train.log"}:
+        shutil.rmtree(run_dir)
+
+
+def sweep_outcome(hydra_cfg: DictConfig) -> str:
+    """What became of a sweep's jobs when one of them was interrupted."""
+    num = hydra_cfg.job.num
+    if not str(hydra_cfg.launcher.get("_target_", "")).endswith("BasicLauncher"):
+        return f"job {num} of the sweep was interrupted; its other jobs are the launcher's to report"
+    total = sweep_size(Path(hydra_cfg.sweep.dir) / "multirun.yaml")
+    ran = "no job ran before it" if num == 0 else f"job{'s 0-' if num > 1 else ' '}{num - 1} ran before it"
+    left = f"the {total - num - 1} after it (of {total}) did not start" if total else "the jobs after it did not start"
+    return f"the sweep stops here: {ran}, job {num} was interrupted, {left}"
+
+
+def sweep_size(multirun_yaml: Path) -> int | None:
+    """The number of jobs in the sweep (the product of the swept values), from its multirun.yaml."""
+    try:
+        overrides = OmegaConf.load(multirun_yaml).hydra.overrides.task
+    except Exception:  # a sweep folder without it: the count is only left out of the message
+        return None
+    total = 1
+    for override in OverridesParser.create().parse_overrides(list(overrides)):
+        if override.is_sweep_override():
+            total *= len(list(override.sweep_string_iterator()))
+    return total
