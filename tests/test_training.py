@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import math
+import re
 
 import lightning as L
 import pytest
@@ -205,6 +207,19 @@ def test_same_seed_repeats_exactly_and_another_differs(make_train_cfg, tmp_path)
     first, again, other = losses(1, "a"), losses(1, "b"), losses(2, "c")
     assert first == again
     assert first != other
+
+
+def test_seed_null_draws_a_fresh_seed_and_logs_it_so_the_run_repeats(make_train_cfg, tmp_path, caplog):
+    def run(seed, name):
+        out = tmp_path / name
+        train(make_train_cfg("trainer.max_steps=6", "trainer.log_every_n_steps=1", f"seed={seed}", output_dir=out))
+        return [v for _, v in scalars(out, "train/d_loss")]
+
+    with caplog.at_level(logging.INFO, logger="ganlab"):
+        drawn = run("null", "a"), run("null", "b")
+    seeds = [int(m) for m in re.findall(r"seed=null: this run drew seed (\d+) \(seed=\1 repeats it\)", caplog.text)]
+    assert len(seeds) == 2 and seeds[0] != seeds[1] and drawn[0] != drawn[1]
+    assert run(seeds[0], "c") == drawn[0]
 
 
 @pytest.mark.parametrize(

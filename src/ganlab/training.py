@@ -16,6 +16,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, open_dict
 
 import ganlab.run_folders  # noqa: F401  (registers the resolvers conf/ uses)
+from ganlab.config_checks import check_config
 from ganlab.engine.engine import settle_device
 from ganlab.reporting.console import announce, quiet_libraries, summarise
 from ganlab.reporting.hparams import log_hyperparameters
@@ -24,7 +25,7 @@ from ganlab.safety import exit_codes
 from ganlab.safety.checkpoints import AUTO, read_checkpoint
 from ganlab.safety.divergence import Diverged
 from ganlab.safety.interrupts import Interrupted
-from ganlab.safety.resume import check_resume, resolve_ckpt_path
+from ganlab.safety.resume import resolve_ckpt_path
 from ganlab.safety.sweep_signals import is_joblib
 from ganlab.search import check_objective, objective
 
@@ -89,7 +90,7 @@ def resolve_seed(cfg: DictConfig) -> None:
     resume continues its checkpoint's seed; DDP's other ranks take rank 0's (Lightning hands it on)."""
     if cfg.get("seed") is not None:
         return
-    if cfg.get("ckpt_path"):
+    if cfg.get("ckpt_path") not in (None, AUTO):
         seed = read_checkpoint(cfg.ckpt_path).get("datamodule_hyper_parameters", {}).get("seed")
     elif int(os.environ.get("LOCAL_RANK", 0)) > 0 and "PL_GLOBAL_SEED" in os.environ:
         seed = int(os.environ["PL_GLOBAL_SEED"])
@@ -110,7 +111,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     """The run's parts, built from the config (seeded first, so weight init repeats too)."""
     if cfg.get("seed") is None:
         resolve_seed(cfg)
-    check_config(cfg)
+    check_config(cfg, derived_data_settings(cfg))
     threads = cpu_threads(cfg.get("num_threads", "auto"))
     if threads is not None:
         torch.set_num_threads(threads)
@@ -160,35 +161,3 @@ def cpu_threads(setting: int | str) -> int | None:
     jobs = min(effective_n_jobs(launcher.n_jobs), cores)
     log.info("CPU threads: %d (%d jobs at once on %d cores)", max(1, cores // jobs), jobs, cores)
     return max(1, cores // jobs)
-
-
-def check_config(cfg: DictConfig) -> None:
-    """Catches the mistakes that would otherwise surface deep inside Lightning."""
-    max_steps = cfg.trainer.get("max_steps", -1)
-    if not isinstance(max_steps, int) or max_steps < 1:
-        raise ValueError(f"trainer.max_steps={max_steps}: give the number of training iterations, e.g. 20000")
-    every = cfg.trainer.get("log_every_n_steps", 50)
-    if not isinstance(every, int) or every < 1:
-        raise ValueError(f"trainer.log_every_n_steps={every}: log every 1 or more iterations, e.g. 50")
-    if cfg.trainer.get("overfit_batches"):
-        raise ValueError(
-            f"trainer.overfit_batches={cfg.trainer.overfit_batches} does not apply here: every iteration draws "
-            "fresh random batches (data.sampling), which Lightning's batch limits cannot pin. Leave it out"
-        )
-    strategy = cfg.trainer.get("strategy")
-    if strategy in ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook"):
-        raise ValueError(
-            f"trainer.strategy={strategy} stops at the first update: D's leaves G's weights without gradients, "
-            f"which plain DDP refuses. Use trainer.strategy={strategy}_find_unused_parameters_true, or simply "
-            "trainer.devices=N"
-        )
-    ckpt = cfg.get("ckpt_path")
-    if ckpt == AUTO:
-        return  # train() resolves it first (resolve_ckpt_path); there is nothing to check yet
-    if ckpt and not os.path.isfile(ckpt):
-        raise FileNotFoundError(
-            f"ckpt_path={ckpt} is not a file. To resume, pass a checkpoint of an earlier run, "
-            "e.g. ckpt_path=logs/runs/<run>/checkpoints/last.ckpt"
-        )
-    if ckpt:
-        check_resume(cfg, derived_data_settings(cfg))

@@ -1,0 +1,145 @@
+"""The run's settings checked before anything is built, each mistake named by the key the user typed.
+
+Types are checked against the annotations of the classes the config builds (``_target_``: the
+data module, the nets, the optimizers, the loss, the callbacks, Lightning's Trainer), so a net or
+optimizer added later is checked by its own signature. Hydra's structured configs would do the
+same but need a schema beside every class; the signatures already are one. Ranges and choices
+that no annotation can say are checked by the classes themselves or below.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import types
+import typing
+from typing import Any, Literal
+
+import torch
+from hydra.utils import get_class
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from ganlab.errors import UserError
+from ganlab.safety.checkpoints import AUTO
+from ganlab.safety.resume import check_resume
+
+# The top-level keys of conf/train.yaml that no class's signature covers
+TOP_LEVEL: dict[str, tuple[type, ...]] = {
+    "seed": (int, type(None)),
+    "sample_interval": (int,),
+    "checkpoint_interval": (int,),
+    "eval_interval": (int,),
+    "num_threads": (int, str),
+    "float32_matmul_precision": (str,),
+    "optimized_metric": (str, type(None)),
+}
+_SIMPLE = (int, float, bool, str, type(None))
+
+
+def check_types(cfg: DictConfig) -> None:
+    """Raises ``UserError`` for the first setting whose value is not of the type its class takes."""
+    for key, allowed in TOP_LEVEL.items():
+        if key in cfg:
+            _check(key, OmegaConf.select(cfg, key), allowed)
+    for path, node in _targets(cfg):
+        annotations = _annotations(node["_target_"])
+        for key, value in node.items():
+            if not str(key).startswith("_") and key in annotations and not OmegaConf.is_config(value):
+                _check(f"{path}.{key}", value, annotations[key])
+
+
+def _check(key: str, value: Any, allowed: tuple) -> None:
+    literals = [a for a in allowed if not isinstance(a, type)]
+    kinds = tuple(a for a in allowed if isinstance(a, type))
+    if float in kinds:
+        kinds += (int,)  # a whole number is a fine float
+    if isinstance(value, bool) and bool not in kinds:
+        ok = False  # True is an int to Python, not a number to a user
+    else:
+        ok = isinstance(value, kinds) or any(value == v for v in literals)
+    if not ok:
+        wanted = [_NAMES.get(k, k.__name__) for k in kinds if k is not int or float not in kinds]
+        wanted += [repr(v) for v in literals]
+        raise UserError(f"{key}={value!r}: give {' or '.join(dict.fromkeys(wanted))}")
+
+
+_NAMES = {int: "a whole number", float: "a number", bool: "true or false", str: "a word", type(None): "null"}
+
+
+def _targets(cfg: DictConfig, path: str = ""):
+    """(dotted path, node) of every node that builds a class, the nodes inside it too."""
+    for key, node in cfg.items_ex(resolve=False) if isinstance(cfg, DictConfig) else ():
+        full = f"{path}.{key}" if path else str(key)
+        if key == "hydra" or not isinstance(node, DictConfig):
+            continue
+        if "_target_" in node:
+            yield full, node
+        yield from _targets(node, full)
+
+
+def _annotations(target: str) -> dict[str, tuple]:
+    """For each parameter of ``target``'s constructor whose annotation is made only of simple types
+    (numbers, words, true/false, null, fixed choices): the types and choices it allows."""
+    try:
+        cls = get_class(target)
+    except Exception:  # Hydra says which class it cannot find when it builds it
+        return {}
+    hints: dict[str, Any] = {}
+    for klass in cls.__mro__ if inspect.isclass(cls) else ():  # a subclass may pass its options on
+        try:
+            hints = {**typing.get_type_hints(klass.__init__), **hints}
+        except Exception:  # annotations that cannot be read: that class checks its own values when built
+            continue
+    simple = {}
+    for name, hint in hints.items():
+        allowed = _flatten(hint)
+        if allowed and all(a in _SIMPLE or not isinstance(a, type) for a in allowed):
+            simple[name] = allowed
+    return simple
+
+
+def _flatten(hint: Any) -> tuple:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return tuple(a for arg in typing.get_args(hint) for a in _flatten(arg))
+    if origin is Literal:
+        return typing.get_args(hint)
+    if hint is torch.Tensor:
+        return (float,)  # e.g. a learning rate given as a number or a tensor
+    if hint is Any or origin is not None or isinstance(hint, (ListConfig, str)):
+        return (object,)  # containers, tensors, anything: not checked here
+    return (hint,)
+
+
+def check_config(cfg: DictConfig, derived_data: dict) -> None:
+    """Catches the mistakes that would otherwise surface deep inside Lightning or halfway through a
+    run. ``derived_data``: the data module's settings derived from others (training.py)."""
+    check_types(cfg)
+    max_steps = cfg.trainer.get("max_steps", -1)
+    if not isinstance(max_steps, int) or max_steps < 1:
+        raise ValueError(f"trainer.max_steps={max_steps}: give the number of training iterations, e.g. 20000")
+    every = cfg.trainer.get("log_every_n_steps", 50)
+    if not isinstance(every, int) or every < 1:
+        raise ValueError(f"trainer.log_every_n_steps={every}: log every 1 or more iterations, e.g. 50")
+    if cfg.trainer.get("overfit_batches"):
+        raise ValueError(
+            f"trainer.overfit_batches={cfg.trainer.overfit_batches} does not apply here: every iteration draws "
+            "fresh random batches (data.sampling), which Lightning's batch limits cannot pin. Leave it out"
+        )
+    strategy = cfg.trainer.get("strategy")
+    if strategy in ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook"):
+        raise ValueError(
+            f"trainer.strategy={strategy} stops at the first update: D's leaves G's weights without gradients, "
+            f"which plain DDP refuses. Use trainer.strategy={strategy}_find_unused_parameters_true, or simply "
+            "trainer.devices=N"
+        )
+    ckpt = cfg.get("ckpt_path")
+    if ckpt == AUTO:
+        return  # train() resolves it first (resolve_ckpt_path); there is nothing to check yet
+    if ckpt and not os.path.isfile(ckpt):
+        raise FileNotFoundError(
+            f"ckpt_path={ckpt} is not a file. To resume, pass a checkpoint of an earlier run, "
+            "e.g. ckpt_path=logs/runs/<run>/checkpoints/last.ckpt"
+        )
+    if ckpt:
+        check_resume(cfg, derived_data)

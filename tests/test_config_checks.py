@@ -1,0 +1,29 @@
+"""Settings are checked before anything is built, each mistake named by the key the user typed."""
+
+from __future__ import annotations
+
+import pytest
+
+from ganlab.errors import UserError
+from ganlab.training import build
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("model.optimizer_d.lr=abc", "model.optimizer_d.lr='abc': give a number"),
+    ("data.batch_size=2.5", "data.batch_size=2.5: give a whole number"),
+    ("seed=abc", "seed='abc': give a whole number or null"),
+    ("trainer.max_steps=1.5", "trainer.max_steps=1.5: give a whole number"),
+    ("data.sampling=foo", "data.sampling='foo': give 'replacement' or 'shuffle'"),
+    ("model.discriminator.spectral_norm=maybe", "model.discriminator.spectral_norm='maybe': give true or false"),
+    ("sample_interval=often", "sample_interval='often': give a whole number"),
+])
+def test_a_value_of_the_wrong_type_is_refused_naming_its_key(make_train_cfg, override, message):
+    with pytest.raises(UserError) as refused:
+        build(make_train_cfg(override))
+    assert str(refused.value) == message
+
+
+@pytest.mark.parametrize("override", ["trainer.precision=bf16-mixed", "model=cgan", "experiment=wgan_gp",
+                                      "model.ema_decay=0.999", "model.optimizer_g.lr=1", "seed=null"])
+def test_values_of_the_right_type_pass(make_train_cfg, override):
+    build(make_train_cfg(override))
