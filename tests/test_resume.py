@@ -41,7 +41,7 @@ def test_allowed_changes_are_applied(make_train_cfg, checkpoint, tmp_path):
         ("model.generator.hidden=64", "model.generator.hidden: 128 -> 64"),
         ("model=dcgan", "model.generator._target_: 'ganlab.models.nets.mlp.MLPGenerator' -> "
                         "'ganlab.models.nets.dcgan.DCGANGenerator'"),
-        ("seed=7", "data.seed: 42 -> 7"),
+        ("seed=7", "seed: 42 -> 7"),
         ("model.ema_decay=0.99", "model.ema_decay: None -> 0.99"),
         ("model.optimizer_d.fused=false", "model.optimizer_d.fused: True -> False"),
     ],

@@ -118,7 +118,7 @@ class MNISTDataModule(L.LightningDataModule):
         if batch_size < 1:
             raise ValueError(f"data.batch_size={batch_size}: it must be a positive number of images")
         if batches_per_iteration < 1:
-            raise ValueError(f"data.batches_per_iteration={batches_per_iteration}: it must be at least 1")
+            raise ValueError(f"model.d_steps_per_iteration={batches_per_iteration}: it must be at least 1")
         self.save_hyperparameters(logger=False)
         self.images: torch.Tensor | None = None
         self.labels: torch.Tensor | None = None

@@ -41,7 +41,7 @@ class SampleQualityMetrics(L.Callback):
         self.quality: SampleQuality | None = None
         self.latest: dict[str, float] = {}
         self.results: dict[str, float] = {}  # the last evaluation as logged; train() returns these
-        # declared to TensorBoard's HPARAMS tab when the run starts (training.log_hyperparameters)
+        # declared to TensorBoard's HPARAMS tab when the run starts (reporting/hparams.py)
         self.final_metrics = tuple(f"final/{name}" for name in HEADLINE)
 
     def setup(self, trainer: L.Trainer, pl_module, stage: str) -> None:

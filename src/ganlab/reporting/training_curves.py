@@ -21,7 +21,7 @@ class TrainingCurves(L.Callback):
     def __init__(self, path: str):
         self.path = Path(path)
         self.history: dict[str, list[float]] = {"iteration": [], **{k: [] for k in self.KEYS}}
-        # declared to TensorBoard's HPARAMS tab when the run starts (training.log_hyperparameters)
+        # declared to TensorBoard's HPARAMS tab when the run starts (reporting/hparams.py)
         self.final_metrics = tuple(self._final(k) for k in self.KEYS)
 
     @staticmethod

@@ -32,9 +32,10 @@ FIXED = {
     "model.generator": "the checkpoint's weights are of its generator",
     "model.discriminator": "the checkpoint's weights are of its discriminator",
     "model.num_sample_images": "the sample grid's noise is saved in the checkpoint",
-    "model.sample_seed": "the sample grid's noise is saved in the checkpoint",
-    "data.seed": "a resume continues the checkpoint's random streams (seed)",
+    "seed": "a resume continues the checkpoint's random streams",
 }
+# The data module's settings that the run derives from others, listed by the key a user sets
+DERIVED = {"data.seed": "seed", "data.batches_per_iteration": None}  # None: model.d_steps_per_iteration says it
 # How the run executes, not what it trains
 IGNORED = ("model.acceleration", "data.data_dir")
 
@@ -73,7 +74,8 @@ def check_resume(cfg: DictConfig, derived_data: dict | None = None) -> None:
         "model": _with_defaults(ckpt.get("hyper_parameters", {}), new["model"], _class_or_none(cfg.model["_target_"])),
         "data": _with_defaults(ckpt.get("datamodule_hyper_parameters", {}), new["data"], _class_or_none(cfg.data["_target_"])),
     }
-    changes = [(key, a, b) for key, a, b in _differences(old, new) if not key.startswith(IGNORED)]
+    changes = [(DERIVED.get(key, key), a, b) for key, a, b in _differences(old, new) if not key.startswith(IGNORED)]
+    changes = [(key, a, b) for key, a, b in changes if key is not None]
     if not changes:
         return
     fixed = [(key, a, b) for key, a, b in changes if _is_fixed(key, a, b)]
