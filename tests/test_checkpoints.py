@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from ganlab.safety import checkpoints
-from ganlab.safety.checkpoints import AtomicCheckpointIO
+from ganlab.safety.checkpoints import AtomicCheckpointIO, CheckpointNotWritten
+from ganlab.training import train
 from helpers import fit
 
 
@@ -24,7 +25,7 @@ def test_a_full_disk_leaves_the_old_checkpoint_whole(tmp_path, monkeypatch):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(checkpoints.torch, "save", save_half_then_fail)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(CheckpointNotWritten, match="could not write the checkpoint last.ckpt into .*: No space left"):
         AtomicCheckpointIO().save_checkpoint({"global_step": 6}, path)
     assert torch.load(path, weights_only=True)["global_step"] == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"], "no partial file is left behind"
@@ -52,3 +53,25 @@ def test_a_resume_in_a_copied_run_folder_keeps_one_last_checkpoint(make_train_cf
                        f"ckpt_path={copy / 'checkpoints' / 'iter_000003.ckpt'}", output_dir=copy))
     steps = {p.name: torch.load(p, weights_only=True)["global_step"] for p in (copy / "checkpoints").iterdir()}
     assert steps == {"iter_000003.ckpt": 3, "iter_000006.ckpt": 6, "iter_000009.ckpt": 9, "last.ckpt": 9}
+
+
+def test_a_full_disk_during_a_run_stops_it_with_one_line_naming_the_whole_checkpoint(make_train_cfg, tmp_path,
+                                                                                    monkeypatch):
+    real_save, saves = torch.save, []
+
+    def fill_the_disk_after_one(obj, file):
+        saves.append(file.name)
+        if len(saves) > 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_save(obj, file)
+
+    monkeypatch.setattr(checkpoints.torch, "save", fill_the_disk_after_one)
+    with pytest.raises(CheckpointNotWritten) as stop:
+        train(make_train_cfg("trainer.max_steps=7"))
+    folder = tmp_path / "checkpoints"
+    assert str(stop.value) == (
+        f"could not write the checkpoint last.ckpt into {folder}: No space left on device; the checkpoints written "
+        f"before it are whole (newest: {folder / 'iter_000005.ckpt'}). Free some space (or point paths.log_dir at a "
+        "disk that has it) and resume with ckpt_path=auto")
+    assert len(saves) == 2, "no second attempt after the failed one"
+    assert sorted(p.name for p in folder.iterdir()) == ["iter_000005.ckpt"]

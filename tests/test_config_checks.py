@@ -16,6 +16,13 @@ from ganlab.training import build
     ("data.sampling=foo", "data.sampling='foo': give 'replacement' or 'shuffle'"),
     ("model.discriminator.spectral_norm=maybe", "model.discriminator.spectral_norm='maybe': give true or false"),
     ("sample_interval=often", "sample_interval='often': give a whole number"),
+    ("model.optimizer_g.lr=-1", "model.optimizer_g.lr=-1: give a value above 0, e.g. 0.0002"),
+    ("model.optimizer_d.betas=[0.5,1.5]", "model.optimizer_d.betas=[0.5, 1.5]: give two values in [0, 1), e.g. "
+                                          "[0.5, 0.999]"),
+    ("trainer.devices=0", "trainer.devices=0: give 1 or more devices (or auto, or -1 for all)"),
+    ("data.batch_size=100000", "data.batch_size=100000: give 1 to 60,000 images (MNIST has 60,000)"),
+    ("checkpoint_interval=0", "checkpoint_interval=0: give 1 or more iterations; to switch it off, "
+                              "callbacks.model_checkpoint=null"),
 ])
 def test_a_value_of_the_wrong_type_is_refused_naming_its_key(make_train_cfg, override, message):
     with pytest.raises(UserError) as refused:

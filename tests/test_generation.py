@@ -5,6 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
+from ganlab.errors import UserError
 from ganlab.generation import check_request, digits, generate, interpolation, slerp, stream_npy, write_images
 from ganlab.trained_gan import load_gan
 from ganlab.training import train
@@ -44,7 +45,7 @@ def test_bad_requests_are_explained(checkpoint, tmp_path):
     images = generate(load_gan(checkpoint), 4)
     with pytest.raises(ValueError, match=r"end it in \.png .* or \.npy"):
         write_images(images, tmp_path / "samples.txt")
-    with pytest.raises(FileNotFoundError, match="not a file"):
+    with pytest.raises(UserError, match="not a file"):
         load_gan(tmp_path / "missing.ckpt")
     other = tmp_path / "other.ckpt"
     torch.save({"state_dict": {}}, other)

@@ -14,6 +14,7 @@ from hydra.errors import InstantiationException
 from lightning.pytorch.plugins.precision import MixedPrecision
 from lightning.pytorch.strategies import Strategy
 
+from ganlab.errors import UserError
 from ganlab.reporting.progress import IterationProgressBar
 from ganlab.engine.updates import needs_lightning_path
 from ganlab.training import build, strategy_for, train
@@ -226,7 +227,7 @@ def test_seed_null_draws_a_fresh_seed_and_logs_it_so_the_run_repeats(make_train_
     ("override", "error", "match"),
     [
         ("trainer.max_steps=-1", ValueError, "trainer.max_steps"),
-        ("ckpt_path=/no/such/last.ckpt", FileNotFoundError, "ckpt_path=/no/such/last.ckpt is not a file"),
+        ("ckpt_path=/no/such/last.ckpt", UserError, "ckpt_path=/no/such/last.ckpt is not a file"),
         ("model.d_update=both", ValueError, "model.d_update"),
         ("sample_interval=0", ValueError, "sample_interval"),
     ],

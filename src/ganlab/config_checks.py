@@ -111,24 +111,54 @@ def _flatten(hint: Any) -> tuple:
     return (hint,)
 
 
+# Each interval's callback, to switch it off instead
+INTERVALS = {"sample_interval": "sample_grid", "checkpoint_interval": "model_checkpoint", "eval_interval": "sample_quality"}
+MNIST_IMAGES = 60_000
+
+
+def check_ranges(cfg: DictConfig) -> None:
+    """Values of the right type that no run can use (what torch or Lightning would refuse mid-way)."""
+    for key, callback in INTERVALS.items():
+        every = cfg.get(key)
+        if isinstance(every, int) and every < 1:
+            raise UserError(f"{key}={every}: give 1 or more iterations; to switch it off, callbacks.{callback}=null")
+    for name in ("optimizer_g", "optimizer_d"):
+        options = cfg.model.get(name) or {}
+        for key, least in (("lr", 0.0), ("eps", 0.0)):
+            value = options.get(key)
+            if isinstance(value, (int, float)) and not value > least:
+                raise UserError(f"model.{name}.{key}={value}: give a value above {least:g}, e.g. "
+                                f"{'0.0002' if key == 'lr' else '1e-07'}")
+        betas = options.get("betas")
+        if betas is not None and (len(betas) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas)):
+            raise UserError(f"model.{name}.betas={list(betas)}: give two values in [0, 1), e.g. [0.5, 0.999]")
+    devices = cfg.trainer.get("devices")
+    if isinstance(devices, int) and not isinstance(devices, bool) and devices < 1 and devices != -1:
+        raise UserError(f"trainer.devices={devices}: give 1 or more devices (or auto, or -1 for all)")
+    batch = cfg.data.get("batch_size")
+    if isinstance(batch, int) and not 1 <= batch <= MNIST_IMAGES:
+        raise UserError(f"data.batch_size={batch}: give 1 to {MNIST_IMAGES:,} images (MNIST has {MNIST_IMAGES:,})")
+
+
 def check_config(cfg: DictConfig, derived_data: dict) -> None:
     """Catches the mistakes that would otherwise surface deep inside Lightning or halfway through a
     run. ``derived_data``: the data module's settings derived from others (training.py)."""
     check_types(cfg)
+    check_ranges(cfg)
     max_steps = cfg.trainer.get("max_steps", -1)
     if not isinstance(max_steps, int) or max_steps < 1:
-        raise ValueError(f"trainer.max_steps={max_steps}: give the number of training iterations, e.g. 20000")
+        raise UserError(f"trainer.max_steps={max_steps}: give the number of training iterations, e.g. 20000")
     every = cfg.trainer.get("log_every_n_steps", 50)
     if not isinstance(every, int) or every < 1:
-        raise ValueError(f"trainer.log_every_n_steps={every}: log every 1 or more iterations, e.g. 50")
+        raise UserError(f"trainer.log_every_n_steps={every}: log every 1 or more iterations, e.g. 50")
     if cfg.trainer.get("overfit_batches"):
-        raise ValueError(
+        raise UserError(
             f"trainer.overfit_batches={cfg.trainer.overfit_batches} does not apply here: every iteration draws "
             "fresh random batches (data.sampling), which Lightning's batch limits cannot pin. Leave it out"
         )
     strategy = cfg.trainer.get("strategy")
     if strategy in ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook"):
-        raise ValueError(
+        raise UserError(
             f"trainer.strategy={strategy} stops at the first update: D's leaves G's weights without gradients, "
             f"which plain DDP refuses. Use trainer.strategy={strategy}_find_unused_parameters_true, or simply "
             "trainer.devices=N"
@@ -137,7 +167,7 @@ def check_config(cfg: DictConfig, derived_data: dict) -> None:
     if ckpt == AUTO:
         return  # train() resolves it first (resolve_ckpt_path); there is nothing to check yet
     if ckpt and not os.path.isfile(ckpt):
-        raise FileNotFoundError(
+        raise UserError(
             f"ckpt_path={ckpt} is not a file. To resume, pass a checkpoint of an earlier run, "
             "e.g. ckpt_path=logs/runs/<run>/checkpoints/last.ckpt"
         )

@@ -1,10 +1,10 @@
 """Bad input gets one clear line and exit code 1, not a traceback wall.
 
-The commands' mistakes (a missing file, a setting out of range, a checkpoint of another model)
-raise ``ValueError`` or ``FileNotFoundError`` with a message that says what was wrong and what to
-do; Hydra wraps those raised while building a part in ``InstantiationException``. ``one_line_errors``
-prints such a message alone and exits 1; ``HYDRA_FULL_ERROR=1`` shows the whole traceback, as
-for every other error.
+The project's own checks (a missing file, a setting out of range, a checkpoint of another model)
+raise ``UserError`` with a message that names what was wrong and what to do; Hydra wraps those
+raised while building a part in ``InstantiationException``. ``one_line_errors`` prints such a
+message alone and exits 1. Any other exception (a bug, here or in a library) keeps its traceback,
+and ``HYDRA_FULL_ERROR=1`` shows the traceback of a user error too.
 """
 
 from __future__ import annotations
@@ -19,12 +19,13 @@ from hydra.errors import InstantiationException
 log = logging.getLogger("ganlab")
 
 
-class UserError(Exception):
-    """A mistake of the user's or a fault of their machine (missing data, a damaged file), raised by
-    the project's own checks with a message that names what was wrong and what to do."""
+class UserError(ValueError):
+    """A mistake of the user's or a fault of their machine (missing data, a damaged file, a full
+    disk), raised by the project's own checks with a message that names what was wrong and what
+    to do. A ValueError, so that code that takes bad values as such still does."""
 
 
-USER_ERRORS = (ValueError, FileNotFoundError, UserError)
+USER_ERRORS = (UserError,)
 
 
 def user_error(err: BaseException) -> BaseException | None:

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ganlab.errors import UserError
 from ganlab.generation import generate
 from ganlab.trained_gan import load_gan
 from ganlab.metrics import SampleQuality, load_evaluator
@@ -34,9 +35,9 @@ def evaluate(
     """The report for a checkpoint's generator or an .npy of samples ([N, 28, 28] in [-1, 1]), with
     the same metrics for as many real training images (the floor) when ``floor``."""
     if (ckpt_path is None) == (samples is None):
-        raise ValueError("give exactly one of ckpt_path=<checkpoint> or samples=<file.npy>")
+        raise UserError("give exactly one of ckpt_path=<checkpoint> or samples=<file.npy>")
     if not isinstance(num_samples, int) or isinstance(num_samples, bool) or num_samples < 1:
-        raise ValueError(f"num_samples={num_samples!r}: score a positive whole number of samples, e.g. 10000")
+        raise UserError(f"num_samples={num_samples!r}: score a positive whole number of samples, e.g. 10000")
     labels = None
     if ckpt_path is not None:
         model = load_gan(ckpt_path, device)
@@ -64,18 +65,18 @@ def evaluate(
 def load_samples(path: str | os.PathLike, num_samples: int) -> torch.Tensor:
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"samples={path} is not a file; give an .npy of [N, 28, 28] floats in [-1, 1]")
+        raise UserError(f"samples={path} is not a file; give an .npy of [N, 28, 28] floats in [-1, 1]")
     try:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError) as err:
-        raise ValueError(f"samples={path} is not an .npy array file ({err})") from err
+        raise UserError(f"samples={path} is not an .npy array file ({err})") from err
     if array.ndim != 3 or array.shape[1:] != (28, 28) or len(array) == 0:
-        raise ValueError(
+        raise UserError(
             f"samples={path} holds an array of shape {list(array.shape)}; give [N, 28, 28] images, N >= 1 "
             "(e.g. np.moveaxis(a, -1, 0) for [28, 28, N])"
         )
     if len(array) < num_samples:
-        raise ValueError(
+        raise UserError(
             f"{path} holds {len(array)} samples; the metrics use num_samples={num_samples} because FID depends on "
             f"the sample size. Give more samples, or num_samples={len(array)} (then compare only with scores of "
             f"{len(array)} samples)."

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torchvision.utils import make_grid, save_image
 
+from ganlab.errors import UserError
 from ganlab.models import GAN
 
 GRID_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -19,18 +20,18 @@ MAX_GRID_IMAGES = 10_000  # beyond this a grid is an unreadable multi-megapixel 
 def check_request(n, digit, out) -> None:
     """What can be checked before a checkpoint is loaded: ``n``, ``digit`` and ``out``."""
     if not _is_whole(n) or n < 1:
-        raise ValueError(f"n={n!r}: ask for a positive whole number of images, e.g. n=64")
+        raise UserError(f"n={n!r}: ask for a positive whole number of images, e.g. n=64")
     if digit is not None and not _is_whole(digit):
-        raise ValueError(f"digit={digit!r}: give a digit as a number from 0 to 9, e.g. digit=7")
+        raise UserError(f"digit={digit!r}: give a digit as a number from 0 to 9, e.g. digit=7")
     _check_out(out, n)
 
 
 def _check_out(out, n: int) -> str:
     suffix = Path(str(out)).suffix.lower()
     if suffix not in GRID_SUFFIXES + (".npy",):
-        raise ValueError(f"out={out}: end it in .png (a grid of images) or .npy (the raw samples)")
+        raise UserError(f"out={out}: end it in .png (a grid of images) or .npy (the raw samples)")
     if suffix in GRID_SUFFIXES and n > MAX_GRID_IMAGES:
-        raise ValueError(f"n={n} is too many for one grid image; use out=<name>.npy for the raw samples")
+        raise UserError(f"n={n} is too many for one grid image; use out=<name>.npy for the raw samples")
     return suffix
 
 
@@ -46,7 +47,7 @@ def generate(model: GAN, n: int, seed: int = 0, batch_size: int = 1000, digit: i
     in order (a grid's rows), or ``shuffled`` (``digits(...)`` says which image is which).
     """
     if not _is_whole(n) or n < 1:
-        raise ValueError(f"n={n!r}: ask for a positive whole number of images, e.g. n=64")
+        raise UserError(f"n={n!r}: ask for a positive whole number of images, e.g. n=64")
     labels = digits(model, n, digit, seed, shuffled)
     return model.sample(n=n, seed=seed, labels=labels, batch_size=batch_size).float().cpu()
 
@@ -58,7 +59,7 @@ def interpolation(model: GAN, rows: int, steps: int, seed: int = 0, digit: int |
     A conditional GAN keeps one digit along a row: ``digit``, or 0-9 row by row."""
     for name, value, least in (("n", rows, 1), ("interpolate", steps, 2)):
         if not _is_whole(value) or value < least:
-            raise ValueError(f"{name}={value!r}: give a whole number, at least {least}")
+            raise UserError(f"{name}={value!r}: give a whole number, at least {least}")
     rng = torch.Generator().manual_seed(seed)
     start, end = torch.randn(rows, model.z_dim, generator=rng), torch.randn(rows, model.z_dim, generator=rng)
     t = torch.linspace(0, 1, steps)[None, :, None]
@@ -89,7 +90,7 @@ def stream_npy(model: GAN, n: int, out: str | os.PathLike, seed: int = 0, batch_
     first) and are saved beside them, ``<out>.labels.npy``."""
     out = Path(out)
     if _check_out(out, n) != ".npy":
-        raise ValueError(f"out={out}: stream_npy writes .npy files")
+        raise UserError(f"out={out}: stream_npy writes .npy files")
     labels = digits(model, n, digit, seed, shuffled=True)
     if labels is not None:
         labels = labels.to(model.device)
@@ -128,9 +129,9 @@ def digits(model: GAN, n: int, digit: int | None, seed: int = 0, shuffled: bool 
             labels = labels[torch.randperm(n, generator=torch.Generator().manual_seed(seed))]
         return labels
     if not model.num_classes:
-        raise ValueError(f"digit={digit}: this checkpoint's GAN is not conditional (train with model=cgan)")
+        raise UserError(f"digit={digit}: this checkpoint's GAN is not conditional (train with model=cgan)")
     if not 0 <= digit < model.num_classes:
-        raise ValueError(f"digit={digit}: ask for a digit from 0 to {model.num_classes - 1}")
+        raise UserError(f"digit={digit}: ask for a digit from 0 to {model.num_classes - 1}")
     return torch.full((n,), digit, dtype=torch.long)
 
 

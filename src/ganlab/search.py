@@ -5,6 +5,8 @@ from __future__ import annotations
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from ganlab.errors import UserError
+
 
 def searching() -> bool:
     """Whether a sweeper that optimises the task's return value runs this job (not Hydra's basic one)."""
@@ -16,7 +18,7 @@ def check_objective(cfg: DictConfig) -> None:
     """Before training: a search for an eval/* metric needs the evaluation that measures it."""
     name = cfg.get("optimized_metric")
     if searching() and name and name.startswith("eval/") and not (cfg.get("callbacks") or {}).get("sample_quality"):
-        raise ValueError(f"optimized_metric={name} comes from the sample-quality evaluation, which "
+        raise UserError(f"optimized_metric={name} comes from the sample-quality evaluation, which "
                          "callbacks.sample_quality=null switches off: the search would have nothing to optimise")
 
 
@@ -26,7 +28,7 @@ def objective(cfg: DictConfig, metrics: dict[str, float]) -> float | None:
     name = cfg.get("optimized_metric")
     value = metrics.get(name) if name else None
     if value is None and name and searching():
-        raise ValueError(
+        raise UserError(
             f"optimized_metric={name} was not measured in this run, so the sweeper has nothing to optimise "
             f"(it measured: {', '.join(sorted(metrics))}): choose one of those"
         )

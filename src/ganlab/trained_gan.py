@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from ganlab.errors import UserError
 from ganlab.models import GAN
 from ganlab.safety.checkpoints import read_checkpoint
 
@@ -16,7 +17,7 @@ def pick_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device={device}: no CUDA GPU is visible here; use device=cpu (or device=auto)")
+        raise UserError(f"device={device}: no CUDA GPU is visible here; use device=cpu (or device=auto)")
     return device
 
 
@@ -24,7 +25,7 @@ def load_gan(ckpt_path: str | os.PathLike, device: str | torch.device = "cpu") -
     """Rebuilds the module from a training checkpoint (the nets' configs travel inside it)."""
     path = Path(ckpt_path)
     if not path.is_file():
-        raise FileNotFoundError(
+        raise UserError(
             f"ckpt_path={ckpt_path} is not a file; pass a checkpoint of a training run, "
             "e.g. ckpt_path=logs/runs/<run>/checkpoints/last.ckpt"
         )
@@ -35,10 +36,10 @@ def load_gan(ckpt_path: str | os.PathLike, device: str | torch.device = "cpu") -
         with torch.random.fork_rng(devices=[]):
             model = GAN.load_from_checkpoint(path, map_location=device, weights_only=True)
     except (KeyError, TypeError, RuntimeError) as err:
-        raise ValueError(f"{ckpt_path} is not a checkpoint of this project's GAN ({type(err).__name__}: {err})") from err
+        raise UserError(f"{ckpt_path} is not a checkpoint of this project's GAN ({type(err).__name__}: {err})") from err
     broken = [name for name, t in model.state_dict().items() if t.is_floating_point() and not torch.isfinite(t).all()]
     if broken:
-        raise ValueError(
+        raise UserError(
             f"{ckpt_path} holds non-finite weights ({', '.join(broken[:3])}{', ...' if len(broken) > 3 else ''}): "
             "its training diverged, and samples from it would be NaN. Use an earlier checkpoint of the run"
         )

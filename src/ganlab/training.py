@@ -15,6 +15,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, open_dict
 
+from ganlab.errors import UserError
 import ganlab.run_folders  # noqa: F401  (registers the resolvers conf/ uses)
 from ganlab.config_checks import check_config
 from ganlab.engine.engine import settle_device
@@ -148,7 +149,7 @@ def cpu_threads(setting: int | str) -> int | None:
     a core), except under ``hydra/launcher=joblib``, where the jobs that run at once share the cores."""
     if setting != "auto":
         if not isinstance(setting, int) or setting < 1:
-            raise ValueError(f"num_threads={setting}: give a number of threads, or auto")
+            raise UserError(f"num_threads={setting}: give a number of threads, or auto")
         return setting
     if not HydraConfig.initialized():
         return None

@@ -12,6 +12,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 
 from ganlab.data.fetch import ensure_mnist
 from ganlab.data.files import read_mnist
+from ganlab.errors import UserError
 
 
 def load_mnist(data_dir: str | os.PathLike, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
@@ -49,7 +50,7 @@ class IndexBatches:
         device: torch.device | str = "cpu",
     ):
         if batch_size * world_size > n:
-            raise ValueError(f"batch_size={batch_size} x {world_size} device(s) is more than the {n} images")
+            raise UserError(f"batch_size={batch_size} x {world_size} device(s) is more than the {n} images")
         self.n, self.batch_size, self.sampling = n, batch_size, sampling
         self.rank, self.world_size = rank, world_size
         # shuffle: all ranks share one permutation stream; replacement: each rank its own stream
@@ -114,11 +115,11 @@ class MNISTDataModule(L.LightningDataModule):
     ):
         super().__init__()
         if sampling not in ("replacement", "shuffle"):
-            raise ValueError(f"data.sampling={sampling!r}: use 'replacement' (the book's) or 'shuffle'")
+            raise UserError(f"data.sampling={sampling!r}: use 'replacement' (the book's) or 'shuffle'")
         if batch_size < 1:
-            raise ValueError(f"data.batch_size={batch_size}: it must be a positive number of images")
+            raise UserError(f"data.batch_size={batch_size}: it must be a positive number of images")
         if batches_per_iteration < 1:
-            raise ValueError(f"model.d_steps_per_iteration={batches_per_iteration}: it must be at least 1")
+            raise UserError(f"model.d_steps_per_iteration={batches_per_iteration}: it must be at least 1")
         self.save_hyperparameters(logger=False)
         self.images: torch.Tensor | None = None
         self.labels: torch.Tensor | None = None

@@ -14,6 +14,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 from ganlab.engine import cuda_graph
 from ganlab.engine.counting import count_iteration
 from ganlab.engine.updates import direct_update, lightning_update, needs_lightning_path
+from ganlab.errors import UserError
 from ganlab.safety import divergence, rng
 from ganlab.safety.interrupts import StopAtIterationEnd
 from ganlab.safety.resume import apply_changed_optimizer_settings
@@ -41,7 +42,7 @@ class Engine(L.Callback):
 
     def __init__(self, acceleration: str = "eager"):
         if acceleration not in ACCELERATIONS:
-            raise ValueError(f"model.acceleration={acceleration!r}: use one of {', '.join(ACCELERATIONS)}")
+            raise UserError(f"model.acceleration={acceleration!r}: use one of {', '.join(ACCELERATIONS)}")
         self.acceleration = acceleration
         self.module: L.LightningModule | None = None
         self.lightning_path = True

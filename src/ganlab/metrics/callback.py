@@ -5,6 +5,7 @@ import time
 
 import lightning as L
 
+from ganlab.errors import UserError
 from ganlab.metrics import SampleQuality, load_evaluator
 from ganlab.schedule import ends_interval
 from ganlab.safety.divergence import check_weights
@@ -33,7 +34,7 @@ class SampleQualityMetrics(L.Callback):
         min_evaluator_accuracy: float = 0.99,
     ):
         if every_n_iterations < 1:
-            raise ValueError(f"eval_interval={every_n_iterations}: it must be at least 1 iteration")
+            raise UserError(f"eval_interval={every_n_iterations}: it must be at least 1 iteration")
         self.data_dir = data_dir
         self.every_n_iterations = every_n_iterations
         self.num_samples, self.seed = num_samples, seed

@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ganlab.errors import UserError
+
 
 class MNISTClassifier(nn.Module):
     """[N, 1, 28, 28] in [-1, 1] -> 10 logits, through 128 penultimate features.
@@ -82,7 +84,7 @@ def fit_classifier(
         model = MNISTClassifier().to(device)
         steps_per_epoch = len(images) // settings.batch_size
         if steps_per_epoch < 1:
-            raise ValueError(f"{len(images)} training images are fewer than one batch of {settings.batch_size}")
+            raise UserError(f"{len(images)} training images are fewer than one batch of {settings.batch_size}")
         optimizer = torch.optim.Adam(model.parameters(), lr=settings.max_lr, weight_decay=settings.weight_decay)
         schedule = torch.optim.lr_scheduler.OneCycleLR(
             optimizer, max_lr=settings.max_lr, total_steps=settings.epochs * steps_per_epoch

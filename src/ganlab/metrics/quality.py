@@ -30,6 +30,7 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.inception import InceptionScore
 
 from ganlab.data import load_mnist, scale_pixels
+from ganlab.errors import UserError
 from ganlab.metrics.classifier import MNISTClassifier
 from ganlab.metrics.evaluator import load_evaluator
 
@@ -122,7 +123,7 @@ class SampleQuality:
         images = as_images(images)
         n = len(images)
         if n <= self.k or n < max(self.splits, 2):
-            raise ValueError(f"{n} images are too few to score: give more than k={self.k} and splits={self.splits} "
+            raise UserError(f"{n} images are too few to score: give more than k={self.k} and splits={self.splits} "
                              f"(the metrics are meant for {DEFAULT_SAMPLES})")
         features, logits = self.embed(images)
 
@@ -148,7 +149,7 @@ class SampleQuality:
         if labels is not None:
             labels = torch.as_tensor(labels, device=predicted.device)
             if labels.shape != (n,):
-                raise ValueError(f"labels have shape {tuple(labels.shape)}; give one digit per image, ({n},)")
+                raise UserError(f"labels have shape {tuple(labels.shape)}; give one digit per image, ({n},)")
             hits = (predicted == labels).double()
             per_digit = [hits[labels == d].mean() for d in range(NUM_CLASSES) if (labels == d).any()]
             conditional = {"label_accuracy": float(hits.mean()), "min_label_accuracy": float(min(per_digit))}
@@ -175,7 +176,7 @@ def real_training_images(data_dir: str | os.PathLike, n: int = DEFAULT_SAMPLES, 
     """A fixed, seeded subset of ``n`` MNIST training images as [n, 1, 28, 28] in [-1, 1]."""
     images, _ = load_mnist(data_dir, "train")
     if not 0 < n <= len(images):
-        raise ValueError(f"n={n}: MNIST has {len(images)} training images")
+        raise UserError(f"n={n}: MNIST has {len(images)} training images")
     keep = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n]
     return scale_pixels(images[keep])
 
@@ -185,17 +186,17 @@ def as_images(images: torch.Tensor | np.ndarray) -> torch.Tensor:
     if isinstance(images, np.ndarray):
         images = torch.from_numpy(images)
     if not torch.is_floating_point(images):
-        raise ValueError(f"images have dtype {images.dtype}; give floats in [-1, 1] "
+        raise UserError(f"images have dtype {images.dtype}; give floats in [-1, 1] "
                          "(uint8 MNIST images: scale them with ganlab.data.scale_pixels)")
     if images.ndim == 3:
         images = images.unsqueeze(1)
     if images.ndim != 4 or tuple(images.shape[1:]) != (1, 28, 28):
-        raise ValueError(f"images have shape {tuple(images.shape)}; give [N, 1, 28, 28] or [N, 28, 28]")
+        raise UserError(f"images have shape {tuple(images.shape)}; give [N, 1, 28, 28] or [N, 28, 28]")
     if not torch.isfinite(images).all():
-        raise ValueError("images contain NaN or inf (has the generator diverged?)")
+        raise UserError("images contain NaN or inf (has the generator diverged?)")
     low, high = float(images.min()), float(images.max())
     if low < -1.001 or high > 1.001:
-        raise ValueError(
+        raise UserError(
             f"images range over [{low:.3g}, {high:.3g}]; give them in [-1, 1] as the generator's tanh does"
         )
     return images.float()
@@ -206,7 +207,7 @@ def as_images(images: torch.Tensor | np.ndarray) -> torch.Tensor:
 def knn_radii(features: torch.Tensor, k: int, batch_size: int = 1000) -> torch.Tensor:
     """Each point's distance to its k-th nearest neighbour in its own set, itself not counted."""
     if len(features) <= k:
-        raise ValueError(f"{len(features)} points have no {k}-th nearest neighbour besides themselves")
+        raise UserError(f"{len(features)} points have no {k}-th nearest neighbour besides themselves")
     # kthvalue(k + 1): the smallest distance in each row is the point to itself (0).
     return torch.cat([torch.cdist(chunk, features).kthvalue(k + 1, dim=1).values
                       for chunk in features.split(batch_size)])

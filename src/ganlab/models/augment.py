@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import torch
 
+from ganlab.errors import UserError
+
 POLICIES = ("translation", "cutout")
 BACKGROUND = -1.0  # MNIST's background in [-1, 1]: shifted-in pixels and cut-out squares are blank paper
 
@@ -24,7 +26,7 @@ def diff_augment(images: torch.Tensor, policy: list[str] | tuple[str, ...]) -> t
 def check_policy(policy) -> None:
     unknown = [p for p in policy if p not in POLICIES]
     if unknown:
-        raise ValueError(f"model.augment={list(policy)}: unknown {unknown}; choose from {list(POLICIES)}, or null")
+        raise UserError(f"model.augment={list(policy)}: unknown {unknown}; choose from {list(POLICIES)}, or null")
 
 
 def translation(images: torch.Tensor, ratio: float = 0.125) -> torch.Tensor:

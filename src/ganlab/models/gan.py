@@ -25,9 +25,10 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from ganlab.engine import Engine
+from ganlab.errors import UserError
+from ganlab.models.augment import check_policy, diff_augment
 from ganlab.models.ema import MovingAverage
 from ganlab.schedule import is_log_iteration
-from ganlab.models.augment import check_policy, diff_augment
 
 
 def _plain(cfg: Any) -> Any:
@@ -59,13 +60,13 @@ class GAN(L.LightningModule):
     ):
         super().__init__()
         if generator is None or discriminator is None:
-            raise ValueError("model: a GAN needs a generator and a discriminator; choose model=mlp, dcgan or cgan")
+            raise UserError("model: a GAN needs a generator and a discriminator; choose model=mlp, dcgan or cgan")
         if d_update not in ("separate", "joint"):
-            raise ValueError(f"model.d_update={d_update!r}: use 'separate' (the book's) or 'joint'")
+            raise UserError(f"model.d_update={d_update!r}: use 'separate' (the book's) or 'joint'")
         if d_steps_per_iteration < 1:
-            raise ValueError(f"model.d_steps_per_iteration={d_steps_per_iteration}: it must be at least 1")
+            raise UserError(f"model.d_steps_per_iteration={d_steps_per_iteration}: it must be at least 1")
         if ema_decay is not None and not 0 < ema_decay < 1:
-            raise ValueError(f"model.ema_decay={ema_decay}: use a decay between 0 and 1 (e.g. 0.999), or null")
+            raise UserError(f"model.ema_decay={ema_decay}: use a decay between 0 and 1 (e.g. 0.999), or null")
         if augment:
             check_policy(augment)
         self.save_hyperparameters(

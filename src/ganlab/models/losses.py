@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ganlab.errors import UserError
+
 
 BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 
@@ -41,12 +43,12 @@ class GANLoss:
             return
         name = type(self).__name__
         if d_update != "joint":
-            raise ValueError(
+            raise UserError(
                 f"{name} needs model.d_update=joint: its penalty mixes real and fake batches "
                 "(experiment=wgan_gp sets up the whole recipe)"
             )
         if any(isinstance(m, BATCH_NORMS) for m in discriminator.modules()):
-            raise ValueError(
+            raise UserError(
                 f"{name}'s gradient penalty is per image, and batch norm in D mixes the images of a batch: "
                 "set model.discriminator.batch_norm=false (experiment=wgan_gp does)"
             )

@@ -9,6 +9,7 @@ from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger, WandbLogg
 from PIL import Image
 from torchvision.utils import make_grid, save_image
 
+from ganlab.errors import UserError
 from ganlab.schedule import ends_interval
 from ganlab.safety.divergence import check_weights
 
@@ -35,7 +36,7 @@ class SampleGrid(L.Callback):
 
     def __init__(self, dirpath: str, every_n_iterations: int = 1000, nrow: int | None = None):
         if every_n_iterations < 1:
-            raise ValueError(f"sample_interval={every_n_iterations}: it must be at least 1 iteration")
+            raise UserError(f"sample_interval={every_n_iterations}: it must be at least 1 iteration")
         self.dirpath = Path(dirpath)
         self.every_n_iterations = every_n_iterations
         self.nrow = nrow

@@ -13,6 +13,8 @@ from pathlib import Path
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from ganlab.errors import UserError
+
 # The curves and final values the table and the plots show, when a job logged them
 CURVES = ("train/d_loss", "train/g_loss", "train/d_accuracy", "eval/fid")
 FINALS = ("final/d_loss", "final/g_loss", "final/d_accuracy", "final/fid", "final/classifier_score",
@@ -99,10 +101,10 @@ def write_page(folder: str | Path) -> Path:
     """Writes ``<folder>/report.html`` (and its plots beside it) and returns its path."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"{folder} is not a folder; give a sweep folder (logs/multiruns/<time>) or a run's")
+        raise UserError(f"{folder} is not a folder; give a sweep folder (logs/multiruns/<time>) or a run's")
     paths = find_jobs(folder)
     if not paths:
-        raise ValueError(f"{folder} holds no runs (no folder with a .hydra record of src/train.py)")
+        raise UserError(f"{folder} holds no runs (no folder with a .hydra record of src/train.py)")
     jobs = [read_job(p) for p in paths]
     keys = swept_keys(jobs)
     plots = _plot(folder, jobs, keys)

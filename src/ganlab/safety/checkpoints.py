@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from pathlib import Path
@@ -14,10 +15,14 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from ganlab.errors import UserError
 from ganlab.safety.divergence import Diverged, check_weights
 from ganlab.schedule import ends_interval
 
 AUTO = "auto"  # ckpt_path=auto: this run folder's newest checkpoint, if it has one
+LAST = "last.ckpt"
+
+log = logging.getLogger(__name__)
 
 
 class IterationCheckpoint(ModelCheckpoint):
@@ -52,6 +57,8 @@ class IterationCheckpoint(ModelCheckpoint):
     def on_exception(self, trainer: L.Trainer, pl_module, exception: BaseException) -> None:
         if isinstance(exception, Diverged):
             return  # the weights are what went wrong: nothing of them is saved
+        if isinstance(exception, CheckpointNotWritten):
+            return  # writing is what went wrong: a second try would only fail again
         try:
             check_weights(trainer, pl_module, before="checkpoint")
         except Diverged as diverged:
@@ -60,8 +67,17 @@ class IterationCheckpoint(ModelCheckpoint):
         super().on_exception(trainer, pl_module, exception)
 
     def setup(self, trainer: L.Trainer, pl_module, stage: str) -> None:
-        super().setup(trainer, pl_module, stage)
+        with warnings.catch_warnings():
+            # a resume writes into its folder's checkpoints/ on purpose (resume.py decides what it may do)
+            warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")
+            super().setup(trainer, pl_module, stage)
         self._trainer_of_run = trainer
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        with warnings.catch_warnings():
+            # a checkpoint resumed in a copied or moved run folder: this folder is the one to write
+            warnings.filterwarnings("ignore", message="The dirpath has changed from")
+            super().load_state_dict(state_dict)
 
     def format_checkpoint_name(self, metrics: dict[str, torch.Tensor], filename=None, ver=None, prefix=None) -> str:
         # The module logs a metric named "step" for the logger's x-axis, which Lightning would use
@@ -70,6 +86,19 @@ class IterationCheckpoint(ModelCheckpoint):
         if self._trainer_of_run is not None:
             metrics = {**metrics, "step": torch.tensor(self._trainer_of_run.global_step)}
         return super().format_checkpoint_name(metrics, filename, ver, prefix)
+
+
+class CheckpointNotWritten(UserError):
+    """A checkpoint file could not be written; the one before it is whole (written beside, then renamed)."""
+
+    def __init__(self, path: Path, err: OSError):
+        earlier = [p for p in checkpoint_files(path.parent.parent) if p.name != f".{path.name}.partial"]
+        kept = (f"the checkpoints written before it are whole (newest: {max(earlier, key=os.path.getmtime)})"
+                if earlier else "no checkpoint was written before it")
+        super().__init__(
+            f"could not write the checkpoint {path.name} into {path.parent}: {err.strerror or err}; {kept}. "
+            "Free some space (or point paths.log_dir at a disk that has it) and resume with ckpt_path=auto"
+        )
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -94,28 +123,71 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                 file.flush()
                 os.fsync(file.fileno())
             os.replace(partial, path)
+        except OSError as err:  # a full disk, a read-only or immutable folder, a quota
+            raise CheckpointNotWritten(path, err) from err
         finally:
             partial.unlink(missing_ok=True)
 
 
 def read_checkpoint(path) -> dict:
     """A checkpoint's contents, as data only (``weights_only``: nothing in it may run code), or a
-    ``ValueError`` that says the file is not one (random bytes, a truncated file, another format)."""
+    ``UserError`` that says the file is not one (empty, cut short, random bytes, another format)."""
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception as err:  # torch raises several kinds for a file that is not a checkpoint
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ValueError(f"{path} is not a checkpoint this project can read ({first})") from err
+    except Exception as err:  # torch raises several kinds, with advice about saving that fits no case here
+        size = Path(path).stat().st_size if Path(path).is_file() else None
+        what = ("it is not a file" if size is None else "it is empty" if size == 0 else
+                f"its {size:,} bytes are cut short or not a PyTorch checkpoint")
+        raise UserError(f"{path} is not a checkpoint this project can read: {what}") from err
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
-        raise ValueError(f"{path} is not a training checkpoint (it holds no state_dict)")
+        raise UserError(f"{path} is not a training checkpoint (it holds no state_dict)")
     return checkpoint
 
 
 def newest_checkpoint(run_dir: str | Path) -> Path | None:
-    """What ``ckpt_path=auto`` resumes: the run folder's ``checkpoints/last.ckpt``, written at every
-    checkpoint interval and when training stops, or None in a folder that holds none."""
-    last = Path(run_dir) / "checkpoints" / "last.ckpt"
-    return last if last.is_file() else None
+    """What ``ckpt_path=auto`` resumes: the run folder's checkpoint of the latest iteration that
+    reads whole (``last.ckpt`` on a tie), or None in a folder that holds none. A damaged one is
+    skipped with a line saying so and which one is used instead (a full disk or a kill can leave
+    ``last.ckpt`` missing or cut short); if every one is damaged, that is an error, never a reason
+    to start afresh over them."""
+    files = checkpoint_files(run_dir)
+    if not files:
+        return None
+    readable, damaged = [], []
+    for path in files:
+        try:
+            readable.append((int(read_checkpoint(path).get("global_step", 0)), path.name == LAST, path))
+        except UserError as err:
+            damaged.append(path)
+            log.warning("%s", err)
+    if not readable:
+        raise UserError(
+            f"every checkpoint in {Path(run_dir) / 'checkpoints'} is damaged ({', '.join(p.name for p in damaged)}): "
+            "move them out of the folder to train afresh there, or give this run another folder (hydra.run.dir=...)"
+        )
+    iteration, _, newest = max(readable)
+    if damaged:
+        log.warning("Resuming from %s (iteration %d) instead of the damaged %s", newest.name, iteration,
+                    ", ".join(p.name for p in damaged))
+    return newest
+
+
+def checkpoint_files(run_dir: str | Path) -> list[Path]:
+    """Every checkpoint file in the run folder, readable or not."""
+    folder = Path(run_dir) / "checkpoints"
+    return sorted(folder.glob("*.ckpt")) if folder.is_dir() else []
+
+
+def intact_beside(path: str | Path) -> list[str]:
+    """The readable checkpoints in the same folder as ``path``, newest first (for a message)."""
+    found = []
+    for other in sorted(Path(path).parent.glob("*.ckpt")):
+        if other.resolve() != Path(path).resolve():
+            try:
+                found.append((int(read_checkpoint(other).get("global_step", 0)), str(other)))
+            except UserError:
+                continue
+    return [name for _, name in sorted(found, reverse=True)]
 
 
 def run_dir_of(ckpt_path: str | None) -> Path | None:

@@ -49,6 +49,7 @@ def check_weights(trainer: L.Trainer, module: torch.nn.Module, before: str) -> N
 
 
 def _what_to_do(trainer: L.Trainer) -> str:
-    checkpoint = getattr(trainer.checkpoint_callback, "last_model_path", "")
+    # this fit's newest checkpoint, else the one it resumed from
+    checkpoint = getattr(trainer.checkpoint_callback, "last_model_path", "") or trainer.ckpt_path
     where = f"The last good checkpoint is {checkpoint}" if checkpoint else "No checkpoint was written before it"
     return f"{where}. Lower the learning rates (model.optimizer_g.lr, model.optimizer_d.lr) and train again."

@@ -4,13 +4,12 @@
   (130, 143). In a sweep under the basic launcher the jobs after it do not start; a joblib sweep's
   job returns normally instead (sweep_signals.py) and its launching process exits with the code.
 - Divergence: one line and exit 1; in a sweep the job fails and the other jobs still run.
-- A refused run (a user's mistake, errors.py) leaves no run folder behind.
+- A refused run (a user's mistake, errors.py) leaves its folder as it found it (run_folder.py).
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
 import signal
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from ganlab.errors import user_error
 from ganlab.safety.divergence import Diverged
 from ganlab.safety.interrupts import Interrupted
+from ganlab.safety.run_folder import leave_no_trace
 from ganlab.safety.sweep_signals import hold_signals_in_job_process, joblib_sweep_dir, mark_stopped, stopped_by
 from ganlab.search import searching
 
@@ -40,7 +40,7 @@ def not_started_in_a_stopped_sweep(cfg: DictConfig) -> str | None:
         return None
     why = f"job {HydraConfig.get().job.num} did not start: {signal.Signals(signum).name} stopped the sweep"
     log.error("%s", why)
-    remove_if_never_started(Path(cfg.paths.output_dir))
+    leave_no_trace(cfg.paths.output_dir, None)
     return why
 
 
@@ -58,7 +58,7 @@ def interrupted(cfg: DictConfig, stop: Interrupted) -> None:
         mark_stopped(sweep_dir, stop.signum, f"job {HydraConfig.get().job.num}")
         stopped_job_ends(str(stop))
         return
-    if HydraConfig.get().mode == RunMode.MULTIRUN:
+    if in_a_sweep():
         log.error("%s", sweep_outcome(HydraConfig.get()))
     # not an exception: Hydra would go on to the sweep's next job
     raise SystemExit(stop.exit_code) from None
@@ -66,15 +66,19 @@ def interrupted(cfg: DictConfig, stop: Interrupted) -> None:
 
 def diverged(err: Diverged) -> None:
     log.error("%s", err)
-    if HydraConfig.get().mode == RunMode.MULTIRUN:
+    if in_a_sweep():
         raise err  # the sweep's other jobs still run; Hydra reports this one as failed at the end
     raise SystemExit(1) from None
 
 
+def in_a_sweep() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
 def failed(cfg: DictConfig, err: Exception) -> None:
-    """A run refused before it trained leaves no folder (a resumed run's holds checkpoints: it stays)."""
+    """A run refused before it trained leaves its folder as it found it (run_folder.py)."""
     if user_error(err) is not None:
-        remove_if_never_started(Path(cfg.paths.output_dir))
+        leave_no_trace(cfg.paths.output_dir, HydraConfig.get().output_subdir if HydraConfig.initialized() else None)
 
 
 def stopped_job_ends(why: str) -> None:
@@ -82,12 +86,6 @@ def stopped_job_ends(why: str) -> None:
     search sweeper (Optuna), which would go on asking for trials; an error ends its search."""
     if searching():
         raise RuntimeError(f"{why}: the search stops")
-
-
-def remove_if_never_started(run_dir: Path) -> None:
-    """A run refused before it trained leaves no folder: only Hydra's records would be in it."""
-    if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= {".hydra", "train.log"}:
-        shutil.rmtree(run_dir)
 
 
 def sweep_outcome(hydra_cfg: DictConfig) -> str:

@@ -23,7 +23,8 @@ from typing import Any
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from ganlab.safety.checkpoints import AUTO, newest_checkpoint, read_checkpoint
+from ganlab.errors import UserError
+from ganlab.safety.checkpoints import AUTO, checkpoint_files, intact_beside, newest_checkpoint, read_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +52,8 @@ def resolve_ckpt_path(cfg: DictConfig) -> None:
             log.info("Found %s, the newest checkpoint in this run's folder (ckpt_path=auto)", found)
         with open_dict(cfg):
             cfg.ckpt_path = str(found) if found is not None else None
-    elif not cfg.get("ckpt_path") and newest_checkpoint(run_dir) is not None:
-        raise ValueError(
+    elif not cfg.get("ckpt_path") and checkpoint_files(run_dir):
+        raise UserError(
             f"{run_dir} already holds checkpoints of a run, which a fresh start would overwrite: resume it with "
             "ckpt_path=auto, or give this run another folder (hydra.run.dir=...)"
         )
@@ -62,10 +63,23 @@ def check_resume(cfg: DictConfig, derived_data: dict | None = None) -> None:
     """Raises ``ValueError`` if ``cfg`` resumes ``cfg.ckpt_path`` with other settings than it was
     trained with (and ``resume.allow_changes`` is not set), or with fewer iterations than done.
     ``derived_data``: the data module's settings that the run derives from others (its seed)."""
-    ckpt = read_checkpoint(cfg.ckpt_path)
+    try:
+        ckpt = read_checkpoint(cfg.ckpt_path)
+    except UserError as err:
+        intact = intact_beside(cfg.ckpt_path)
+        raise UserError(f"{err}. " + (f"Intact checkpoints beside it: {', '.join(intact)}" if intact else
+                                      "No intact checkpoint is beside it")) from None
+    broken = [name for name, t in ckpt["state_dict"].items() if t.is_floating_point() and not t.isfinite().all()]
+    if broken:
+        intact = intact_beside(cfg.ckpt_path)
+        raise UserError(
+            f"ckpt_path={cfg.ckpt_path} holds non-finite weights ({', '.join(broken[:3])}"
+            f"{', ...' if len(broken) > 3 else ''}): its training diverged, and a resume would train NaN. Resume "
+            + (f"from an earlier checkpoint: {', '.join(intact)}" if intact else "from an earlier checkpoint")
+        )
     done = int(ckpt.get("global_step", 0))
     if cfg.trainer.max_steps < done:
-        raise ValueError(
+        raise UserError(
             f"trainer.max_steps={cfg.trainer.max_steps} is below the {done} iterations ckpt_path={cfg.ckpt_path} "
             f"has already trained: to train on, give a larger trainer.max_steps"
         )
@@ -81,13 +95,13 @@ def check_resume(cfg: DictConfig, derived_data: dict | None = None) -> None:
     fixed = [(key, a, b) for key, a, b in changes if _is_fixed(key, a, b)]
     if fixed:
         why = "; ".join(sorted({_why_fixed(key) for key, _, _ in fixed}))
-        raise ValueError(
+        raise UserError(
             f"ckpt_path={cfg.ckpt_path} cannot be resumed with these settings ({why}):\n{_listing(fixed)}\n"
             "Start a new run without ckpt_path to train them."
         )
     listing = _listing(changes)
     if not cfg.get("resume", {}).get("allow_changes", False):
-        raise ValueError(
+        raise UserError(
             f"ckpt_path={cfg.ckpt_path} was trained with other settings; a resume continues the same experiment:\n"
             f"{listing}\nTo continue it with these changes, add resume.allow_changes=true (they are applied and "
             "recorded in the run's .hydra/resumed_* config); to train them from scratch, leave out ckpt_path."

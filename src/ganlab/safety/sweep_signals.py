@@ -41,6 +41,8 @@ def is_joblib(launcher: DictConfig) -> bool:
 
 def joblib_sweep_dir() -> str | None:
     """The sweep's folder if this Hydra job is one of a joblib sweep's, else None."""
+    if not HydraConfig.initialized():
+        return None  # built in-process (a notebook, a test): no sweep
     hydra_cfg = HydraConfig.get()
     return hydra_cfg.sweep.dir if hydra_cfg.mode == RunMode.MULTIRUN and is_joblib(hydra_cfg.launcher) else None
 

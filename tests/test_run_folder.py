@@ -1,0 +1,87 @@
+"""One run per folder, and a run refused before it trained leaves its folder as it found it."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from ganlab.errors import UserError
+from ganlab.safety import run_folder
+from ganlab.training import run
+from helpers import QUIET, ROOT, train_command
+
+
+def files_of(folder, but=()):
+    """Every file below ``folder`` (except those named in ``but``) with its contents' digest."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*")
+            if p.is_file() and p.name not in but}
+
+
+def test_a_second_run_into_a_held_folder_is_refused_naming_the_holder_and_changes_nothing(tmp_path, mnist_dir):
+    folder = tmp_path / "D"
+    common = [*QUIET, f"paths.data_dir={mnist_dir}", f"hydra.run.dir={folder}", "checkpoint_interval=25"]
+    first = subprocess.Popen(train_command(*common, "trainer.max_steps=100000", "seed=1"), cwd=ROOT,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not (folder / "checkpoints" / "iter_000025.ckpt").exists():
+            assert time.monotonic() < deadline and first.poll() is None, "the first run did not get going"
+            time.sleep(0.2)
+        first.send_signal(signal.SIGSTOP)  # holds the folder, writes nothing while the second one tries
+        before = files_of(folder)
+        second = subprocess.run(train_command(*common, "trainer.max_steps=100", "seed=2"), cwd=ROOT,
+                                capture_output=True, text=True, timeout=120)
+        assert second.returncode == 1
+        lines = [line for line in second.stderr.splitlines() if line.strip()]
+        assert lines == [f"Error: {folder} is in use by another run (pid {first.pid} on {os.uname().nodename}): give "
+                         "this run a folder of its own (hydra.run.dir=...), or resume that run with ckpt_path=auto "
+                         "once it has stopped"]
+        assert files_of(folder) == before, "the refused run wrote nothing into the folder"
+    finally:
+        first.kill()  # SIGKILL: its lock must not outlive it
+        first.wait()
+    done = max(int(p.stem.split("_")[1]) for p in (folder / "checkpoints").glob("iter_*.ckpt"))
+    again = subprocess.run(train_command(*common, f"trainer.max_steps={done + 5}", "seed=1"), cwd=ROOT,
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "the newest checkpoint in this run's folder (ckpt_path=auto)" in again.stdout + again.stderr
+
+
+def test_a_refused_resume_leaves_no_record_of_itself(tmp_path, mnist_dir):
+    folder = tmp_path / "D"
+    common = [*QUIET, f"paths.data_dir={mnist_dir}", f"hydra.run.dir={folder}", "trainer.max_steps=5"]
+    done = subprocess.run(train_command(*common), cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    before = files_of(folder, but=[run_folder.LOCK_NAME])  # which process last held it, nothing more
+    refused = subprocess.run(train_command(*common, "model.optimizer_g.lr=0.01"), cwd=ROOT, capture_output=True,
+                             text=True, timeout=300)
+    assert refused.returncode == 1
+    assert "was trained with other settings" in refused.stdout + refused.stderr
+    assert files_of(folder, but=[run_folder.LOCK_NAME]) == before, "no .hydra/resumed_* config, no lines in train.log"
+
+
+@pytest.mark.parametrize("override", ["data.batch_size=100000", "model.optimizer_g.lr=-1", "trainer.devices=0",
+                                      "data.sampling=sometimes", "damaged MNIST", "paths.data_dir=<a file>"])
+def test_a_run_refused_before_it_trained_leaves_no_folder(make_train_cfg, tmp_path, mnist_dir, override):
+    if override == "damaged MNIST":
+        data = tmp_path / "data" / "MNIST" / "raw"
+        data.mkdir(parents=True)
+        for name in (mnist_dir / "MNIST" / "raw").iterdir():
+            (data / name.name).write_bytes(name.read_bytes()[:-1] + b"\x01")
+        override = f"paths.data_dir={tmp_path / 'data'}"
+    elif override == "paths.data_dir=<a file>":
+        (tmp_path / "a_file").write_text("")
+        override = f"paths.data_dir={tmp_path / 'a_file'}"
+    folder = tmp_path / "run"
+    run_folder.claim(folder)  # what the train command's Hydra callback does before anything is written
+    (folder / ".hydra").mkdir()
+    (folder / ".hydra" / "config.yaml").write_text("what Hydra writes first\n")
+    with pytest.raises(UserError):
+        run(make_train_cfg(override, f"paths.data_dir={mnist_dir}" if "data_dir" not in override else override,
+                           output_dir=folder))
+    assert not folder.exists()
