@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 import torch
 from hydra.errors import InstantiationException
 
+from ganlab.errors import UserError
+from ganlab.safety.divergence import Diverged
+from ganlab.safety.resume import resolve_ckpt_path
 from ganlab.training import build
 from helpers import StepCounter, fit, scalars
 
@@ -115,3 +120,68 @@ def test_resume_continues_exactly_where_the_checkpoint_left_off(make_train_cfg, 
     opt_g, opt_d = trainer.optimizers
     adam_steps = [float(s["step"]) for opt in (opt_g, opt_d) for s in list(opt.state.values())[:1]]
     assert adam_steps == [10.0, 20.0], "Adam's state (and its step count) must come from the checkpoint"
+
+
+def damage(path):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])  # what a kill mid-write would leave
+
+
+def ten_iterations(make_train_cfg, folder):
+    fit(make_train_cfg("trainer.max_steps=10", output_dir=folder))
+    return folder / "checkpoints"
+
+
+def test_auto_resume_skips_a_damaged_last_checkpoint_saying_which_it_uses(make_train_cfg, tmp_path, caplog):
+    checkpoints = ten_iterations(make_train_cfg, tmp_path)
+    damage(checkpoints / "last.ckpt")
+    cfg = make_train_cfg("trainer.max_steps=12")
+    with caplog.at_level(logging.WARNING):
+        resolve_ckpt_path(cfg)
+    assert cfg.ckpt_path == str(checkpoints / "iter_000010.ckpt")
+    assert f"{checkpoints / 'last.ckpt'} is not a checkpoint this project can read" in caplog.text
+    assert "Resuming from iter_000010.ckpt (iteration 10) instead of the damaged last.ckpt" in caplog.text
+
+
+def test_auto_resume_without_last_checkpoint_takes_the_newest_iteration(make_train_cfg, tmp_path):
+    checkpoints = ten_iterations(make_train_cfg, tmp_path)
+    (checkpoints / "last.ckpt").unlink()  # a full disk before it was first written
+    _, trainer = fit(make_train_cfg("trainer.max_steps=12"))
+    assert trainer.global_step == 12 and trainer.ckpt_path == str(checkpoints / "iter_000010.ckpt")
+
+
+def test_every_checkpoint_damaged_is_an_error_never_a_fresh_start(make_train_cfg, tmp_path):
+    checkpoints = ten_iterations(make_train_cfg, tmp_path)
+    for path in checkpoints.iterdir():
+        damage(path)
+    with pytest.raises(UserError, match=f"every checkpoint in {checkpoints} is damaged .*move them out"):
+        resolve_ckpt_path(make_train_cfg())
+    with pytest.raises(UserError, match="already holds checkpoints of a run, which a fresh start would overwrite"):
+        resolve_ckpt_path(make_train_cfg("ckpt_path=null"))
+
+
+def test_a_damaged_checkpoint_given_by_name_names_the_intact_ones_beside_it(make_train_cfg, tmp_path):
+    checkpoints = ten_iterations(make_train_cfg, tmp_path / "first")
+    damage(checkpoints / "last.ckpt")
+    with pytest.raises(UserError) as refused:
+        build(make_train_cfg(f"ckpt_path={checkpoints / 'last.ckpt'}", "trainer.max_steps=12"))
+    assert str(refused.value).endswith(f"Intact checkpoints beside it: {checkpoints / 'iter_000010.ckpt'}, "
+                                       f"{checkpoints / 'iter_000005.ckpt'}")
+
+
+def test_a_checkpoint_with_non_finite_weights_is_refused_before_training(make_train_cfg, checkpoint, tmp_path):
+    state = torch.load(checkpoint, weights_only=True)
+    state["state_dict"]["generator.net.0.weight"][0, 0] = float("nan")
+    diverged = tmp_path / "checkpoints" / "diverged.ckpt"
+    diverged.parent.mkdir()
+    torch.save(state, diverged)
+    with pytest.raises(UserError, match=r"holds non-finite weights \(generator.net.0.weight\): its training "
+                                        "diverged, and a resume would train NaN"):
+        build(make_train_cfg(f"ckpt_path={diverged}", output_dir=tmp_path / "other"))
+
+
+def test_divergence_after_a_resume_names_the_checkpoint_it_resumed_from(make_train_cfg, checkpoint, tmp_path):
+    cfg = make_train_cfg(f"ckpt_path={checkpoint}", "model.optimizer_d.lr=1e30", "model.optimizer_g.lr=1e30",
+                         "resume.allow_changes=true", "trainer.max_steps=60", "trainer.log_every_n_steps=1",
+                         "checkpoint_interval=1000", output_dir=tmp_path / "resumed")
+    with pytest.raises(Diverged, match=f"The last good checkpoint is {checkpoint}"):
+        fit(cfg)
