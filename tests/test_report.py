@@ -31,3 +31,22 @@ def test_the_report_reads_finished_failed_and_not_yet_started_jobs(checkpoint, t
 
     single = write_page(sweep / "0_data.batch_size=32").read_text()  # one run on its own
     assert single.count("<tr>") == 2 and "<td>finished</td>" in single
+
+
+def test_speed_is_measured_between_logged_iterations_and_absent_after_one(tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    sweep = tmp_path / "sweep"
+    for job, points in (("0_a=1", [(50, 1000.0), (100, 1001.0), (150, 1002.0)]), ("1_a=2", [(30, 1000.0)])):
+        folder = sweep / job
+        (folder / ".hydra").mkdir(parents=True)
+        (folder / ".hydra" / "overrides.yaml").write_text(f"- a={job[-1]}\n")
+        writer = SummaryWriter(str(folder))
+        for step, wall in points:  # a start-up of minutes before the first point must not count
+            writer.add_scalar("train/d_loss", 0.5, step, walltime=wall)
+        writer.close()
+    rows = write_page(sweep).read_text().split("</table>")[0].split("<tr>")[2:]
+    cells = [[c.split("</td>")[0] for c in row.split("<td>")[1:]] for row in rows]
+    # job, a, status, iterations, training s, it/s
+    assert cells[0][3:6] == ["150", "3.0", "50.0"]
+    assert cells[1][3:6] == ["30", "", ""], "one logged iteration: no speed to show"

@@ -27,7 +27,8 @@ class Job:
     overrides: dict[str, str]
     max_steps: int | None
     iterations: int = 0
-    seconds: float = math.nan
+    speed: float = math.nan  # iterations/s between its first and last logged iteration; nan if it logged one
+    seconds: float = math.nan  # its iterations at that speed
     curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     finals: dict[str, float] = field(default_factory=dict)
     last_grid: Path | None = None
@@ -41,10 +42,6 @@ class Job:
         if self.finals and self.iterations == self.max_steps:
             return "finished"
         return f"running or stopped ({self.iterations} of {self.max_steps})"
-
-    @property
-    def speed(self) -> float:
-        return self.iterations / self.seconds if self.seconds and self.seconds > 0 else math.nan
 
 
 def find_jobs(folder: Path) -> list[Path]:
@@ -67,19 +64,22 @@ def read_job(folder: Path) -> Job:
     acc = EventAccumulator(str(folder), size_guidance={"scalars": 0, "images": 1})
     acc.Reload()
     tags = set(acc.Tags().get("scalars", []))
-    first_wall = last_wall = None
     for tag in CURVES:
         if tag in tags:
             events = acc.Scalars(tag)
             job.curves[tag] = [(e.step, e.value) for e in events]
             job.iterations = max(job.iterations, events[-1].step)
-            first_wall = min(first_wall or events[0].wall_time, events[0].wall_time)
-            last_wall = max(last_wall or events[-1].wall_time, events[-1].wall_time)
     for tag in FINALS:
         if tag in tags:
             job.finals[tag] = acc.Scalars(tag)[-1].value
-    if first_wall is not None:
-        job.seconds = last_wall - first_wall
+    if "train/d_loss" in tags:
+        # Measured between logged iterations, not from the first one: the run's start-up (and a
+        # resume's pause) are not training, and a run that logged once has no speed to show.
+        logged = acc.Scalars("train/d_loss")
+        first, last = logged[0], logged[-1]
+        if last.step > first.step and last.wall_time > first.wall_time:
+            job.speed = (last.step - first.step) / (last.wall_time - first.wall_time)
+            job.seconds = job.iterations / job.speed
     grids = sorted((folder / "samples").glob("iter_*.png"))
     job.last_grid = grids[-1] if grids else None
     log = folder / "train.log"
@@ -87,6 +87,10 @@ def read_job(folder: Path) -> Job:
               if "][ERROR] - " in line]
     job.error = errors[0][:160] if errors else None
     return job
+
+
+def _shown(value: float) -> str:
+    return "" if math.isnan(value) else f"{value:.1f}"
 
 
 def swept_keys(jobs: list[Job]) -> list[str]:
@@ -172,7 +176,7 @@ def _html(folder: Path, jobs: list[Job], keys: list[str], plots: list[str]) -> s
     for job in jobs:
         cells = [job.folder.name.split("_")[0] if len(jobs) > 1 else job.folder.name,
                  *(job.overrides.get(k, "") for k in keys), job.status, str(job.iterations),
-                 f"{job.seconds:.1f}", f"{job.speed:.1f}", *(f"{job.finals[t]:.4g}" if t in job.finals else "" for t in finals)]
+                 _shown(job.seconds), _shown(job.speed), *(f"{job.finals[t]:.4g}" if t in job.finals else "" for t in finals)]
         rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
     grids = "".join(
         f'<figure><img src="{html.escape(str(j.last_grid.relative_to(folder)))}" width="160">'
