@@ -14,7 +14,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 import ganlab.models.gan as gan_module
 from ganlab.models import augment
 from ganlab.models.augment import cutout, diff_augment, translation
-from ganlab.models.losses import HingeLoss, LeastSquaresLoss, NonSaturatingLoss, WassersteinGPLoss
+from ganlab.models.losses import HingeLoss, LeastSquaresLoss, NonSaturatingLoss, WassersteinGPLoss, statistics
 from ganlab.models.nets.cgan import CGANDiscriminator, CGANGenerator
 from ganlab.models.nets.dcgan import DCGANDiscriminator, DCGANGenerator, MinibatchStd
 from ganlab.models.nets.mlp import MLPDiscriminator
@@ -265,3 +265,17 @@ def test_minibatch_std_gives_d_the_batchs_spread():
     assert out.shape == (5, 129, 4, 4) and torch.allclose(out[:, -1], x.std(0, unbiased=False).mean().expand(5, 4, 4))
     assert torch.equal(layer(x[:1].repeat(5, 1, 1, 1))[:, -1], torch.zeros(5, 4, 4)), "copies have no spread"
     assert d(torch.randn(5, 1, 28, 28)).shape == (5,)
+
+
+def test_ds_statistics_are_in_the_terms_of_its_loss():
+    real, fake = torch.tensor([0.6, 0.4, 2.0, -1.0]), torch.tensor([0.45, 0.55, -3.0, 0.2])
+    bce = statistics(NonSaturatingLoss(), real, fake)  # logits: threshold 0, sigmoid is a probability
+    assert float(bce["train/d_accuracy"]) == pytest.approx((0.75 + 1 - 0.75) / 2)
+    assert float(bce["train/D(x)"]) == pytest.approx(float(torch.sigmoid(real).mean()))
+    lsgan = statistics(LeastSquaresLoss(), real, fake)  # targets 1 and 0: real above 0.5
+    assert float(lsgan["confusion/true_positive"]) == 0.5 and float(lsgan["confusion/false_positive"]) == 0.25
+    assert "train/D(x)" not in lsgan and float(lsgan["train/D_output(x)"]) == pytest.approx(0.5)
+    hinge = statistics(HingeLoss(), real, fake)
+    assert float(hinge["confusion/true_positive"]) == 0.75 and "train/D(x)" not in hinge
+    wgan = statistics(WassersteinGPLoss(), real, fake)  # a critic's scores decide nothing
+    assert set(wgan) == {"train/D_output(x)", "train/D_output(G(z))"}

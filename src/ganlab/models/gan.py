@@ -28,6 +28,7 @@ from ganlab.engine import Engine
 from ganlab.errors import UserError
 from ganlab.models.augment import check_policy, diff_augment
 from ganlab.models.ema import MovingAverage
+from ganlab.models.losses import statistics
 from ganlab.schedule import is_log_iteration
 
 
@@ -158,23 +159,13 @@ class GAN(L.LightningModule):
         return d_loss.detach(), g_loss.detach(), real_logits.detach(), fake_logits.detach()
 
     def log_statistics(self, d_loss, g_loss, real_logits, fake_logits) -> None:
-        # Chapter 3.2.2's confusion matrix at threshold 0.5 (logit 0): real is the positive class.
-        true_pos = (real_logits > 0).float().mean()
-        false_pos = (fake_logits > 0).float().mean()
         # Not prog_bar=True: Lightning would read progress-bar values back every step.
         # IterationProgressBar shows d_loss and g_loss when they change.
         self.log_dict(
             {
                 "train/d_loss": d_loss,
                 "train/g_loss": g_loss,
-                # the book's accuracy: mean of Keras' binary accuracy on the real and fake batches
-                "train/d_accuracy": (true_pos + 1 - false_pos) / 2,
-                "train/D(x)": torch.sigmoid(real_logits).mean(),
-                "train/D(G(z))": torch.sigmoid(fake_logits).mean(),
-                "confusion/true_positive": true_pos,
-                "confusion/false_negative": 1 - true_pos,
-                "confusion/true_negative": 1 - false_pos,
-                "confusion/false_positive": false_pos,
+                **statistics(self.loss, real_logits, fake_logits),  # accuracy, D(x), confusion matrix
                 # Lightning would put its batch counter (one behind) on the x-axis; this is the iteration
                 "step": float(self.global_step),
             },

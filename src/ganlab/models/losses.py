@@ -21,9 +21,16 @@ BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 
 
 class GANLoss:
-    """What every loss provides. Most have no penalty and allow the book's separate D updates."""
+    """What every loss provides. Most have no penalty and allow the book's separate D updates.
+
+    How D's outputs read: ``threshold``, the output above which D calls an image real (None: D
+    scores, it does not decide, as WGAN's critic), and ``probability``, whether the output is a
+    logit whose sigmoid is D's probability that an image is real (the BCE of the book).
+    """
 
     has_penalty = False
+    threshold: float | None = 0.0
+    probability = False
 
     def real(self, logits: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -58,6 +65,8 @@ class NonSaturatingLoss(GANLoss):
     """The book's binary cross-entropy: D labels real 1 and fake 0; G wants D to say 1 on fakes
     (Goodfellow et al. 2014's non-saturating generator loss)."""
 
+    probability = True  # sigmoid(logit) = D's probability of "real"; threshold 0 is probability 0.5
+
     def real(self, logits: torch.Tensor) -> torch.Tensor:
         return F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
 
@@ -85,6 +94,8 @@ class LeastSquaresLoss(GANLoss):
     """LSGAN (Mao et al. 2017), targets 1 for real and 0 for fake: D: (D(x) - 1)^2 + D(G(z))^2,
     G: (D(G(z)) - 1)^2, each halved."""
 
+    threshold = 0.5  # halfway between the targets
+
     def real(self, logits: torch.Tensor) -> torch.Tensor:
         return 0.5 * (logits - 1).pow(2).mean()
 
@@ -105,6 +116,7 @@ class WassersteinGPLoss(GANLoss):
     """
 
     has_penalty = True
+    threshold = None  # a critic's score is no verdict: no accuracy or confusion matrix
 
     def __init__(self, gp_weight: float = 10.0):
         self.gp_weight = gp_weight
@@ -123,3 +135,27 @@ class WassersteinGPLoss(GANLoss):
         mixed = (alpha * real + (1 - alpha) * fake.detach()).requires_grad_(True)
         (grads,) = torch.autograd.grad(discriminator(mixed).sum(), mixed, create_graph=True)
         return self.gp_weight * (grads.flatten(1).norm(2, dim=1) - 1).pow(2).mean()
+
+
+def statistics(loss: GANLoss, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+    """What D's outputs on a real and a fake batch say, in the loss's own terms: the book's accuracy
+    and chapter 3.2.2's confusion matrix (real is the positive class) at the loss's threshold, and
+    D's mean probability of "real" (``D(x)``, ``D(G(z))``) where its output is a logit, else its
+    mean raw output (``D_output(x)``, ``D_output(G(z))``)."""
+    stats = {}
+    if loss.threshold is not None:
+        true_pos = (real > loss.threshold).float().mean()
+        false_pos = (fake > loss.threshold).float().mean()
+        stats.update({
+            # the book's accuracy: mean of Keras' binary accuracy on the real and fake batches
+            "train/d_accuracy": (true_pos + 1 - false_pos) / 2,
+            "confusion/true_positive": true_pos,
+            "confusion/false_negative": 1 - true_pos,
+            "confusion/true_negative": 1 - false_pos,
+            "confusion/false_positive": false_pos,
+        })
+    if loss.probability:
+        stats.update({"train/D(x)": torch.sigmoid(real).mean(), "train/D(G(z))": torch.sigmoid(fake).mean()})
+    else:
+        stats.update({"train/D_output(x)": real.mean(), "train/D_output(G(z))": fake.mean()})
+    return stats

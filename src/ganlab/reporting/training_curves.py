@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +34,13 @@ class TrainingCurves(L.Callback):
             return
         metrics = trainer.callback_metrics
         self.history["iteration"].append(trainer.global_step)
-        for key in self.KEYS:
-            self.history[key].append(float(metrics[key]))
+        for key in self.KEYS:  # a loss without a decision threshold (WGAN) logs no accuracy
+            self.history[key].append(float(metrics[key]) if key in metrics else math.nan)
 
     def on_train_end(self, trainer: L.Trainer, pl_module) -> None:
         if not trainer.is_global_zero or not self.history["iteration"]:
             return
-        final = {self._final(k): self.history[k][-1] for k in self.KEYS}
+        final = {self._final(k): self.history[k][-1] for k in self.KEYS if not math.isnan(self.history[k][-1])}
         for logger in trainer.loggers:
             logger.log_metrics(final, step=trainer.global_step)
             logger.save()
