@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 @hydra.main(version_base="1.3", config_path="../conf", config_name="generate")
 @one_line_errors
 def main(cfg: DictConfig) -> None:
-    check_request(cfg.n, cfg.digit, cfg.out)  # before the checkpoint is loaded
+    check_request(cfg.n, cfg.digit, cfg.out, cfg.batch_size)  # before the checkpoint is loaded
     model = load_gan(cfg.ckpt_path, pick_device(cfg.device))
     if cfg.get("interpolate"):  # n rows, each a walk of `interpolate` steps between two noise vectors
         images = interpolation(model, cfg.n, cfg.interpolate, seed=cfg.seed, digit=cfg.digit)

@@ -77,9 +77,10 @@ def test_command_prints_the_table_and_writes_json(quick_evaluator_dir, tmp_path)
         (np.float32(0.5), r"shape \[\]; give \[N, 28, 28\] images"),
         (np.zeros((0, 28, 28), np.float32), r"shape \[0, 28, 28\]"),
         (np.zeros((28, 28, 100), np.float32), r"shape \[28, 28, 100\].*np.moveaxis"),
-        ("not an array", "is not an .npy array file"),
+        ("not an array", r"is not an .npy array file \(written by np.save\); give \[N, 28, 28\] floats"),
+        (np.zeros((20, 28, 28), np.complex64), "holds complex64 values; give real numbers"),
     ],
-    ids=["0-d", "empty", "channels last", "text named .npy"],
+    ids=["0-d", "empty", "channels last", "text named .npy", "complex"],
 )
 def test_sample_files_that_are_not_images_are_refused(tmp_path, array, match):
     path = tmp_path / "s.npy"
@@ -87,8 +88,9 @@ def test_sample_files_that_are_not_images_are_refused(tmp_path, array, match):
         path.write_text(array)
     else:
         np.save(path, array)
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(UserError, match=match) as refused:
         load_samples(path, 10)
+    assert "allow_pickle" not in str(refused.value)
 
 
 def test_samples_in_zero_one_are_scored_with_a_warning(tmp_path, caplog):

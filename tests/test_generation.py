@@ -101,9 +101,17 @@ def test_a_checkpoint_with_non_finite_weights_is_refused(checkpoint, tmp_path):
     ],
 )
 def test_requests_are_checked_before_the_checkpoint_is_loaded(n, digit, out, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(UserError, match=match):
         check_request(n, digit, out)
     check_request(8, 7, "a.png")  # and a good one passes
+
+
+def test_a_batch_size_of_zero_and_an_out_below_a_file_are_refused_up_front(tmp_path):
+    with pytest.raises(UserError, match="batch_size=0: generate a positive whole number of images at a time"):
+        check_request(8, None, "a.png", batch_size=0)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(UserError, match=f"out={tmp_path}/file/x.png: {tmp_path}/file is a file"):
+        check_request(8, None, str(tmp_path / "file" / "x.png"))
 
 
 def test_npy_is_streamed_to_disk_with_the_same_images(checkpoint, tmp_path):

@@ -68,8 +68,11 @@ def load_samples(path: str | os.PathLike, num_samples: int) -> torch.Tensor:
         raise UserError(f"samples={path} is not a file; give an .npy of [N, 28, 28] floats in [-1, 1]")
     try:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError) as err:
-        raise UserError(f"samples={path} is not an .npy array file ({err})") from err
+    except (ValueError, OSError) as err:  # numpy's own words suggest allow_pickle, which would run code
+        raise UserError(f"samples={path} is not an .npy array file (written by np.save); give [N, 28, 28] floats "
+                        "in [-1, 1]") from err
+    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+        raise UserError(f"samples={path} holds {array.dtype} values; give real numbers, floats in [-1, 1]")
     if array.ndim != 3 or array.shape[1:] != (28, 28) or len(array) == 0:
         raise UserError(
             f"samples={path} holds an array of shape {list(array.shape)}; give [N, 28, 28] images, N >= 1 "

@@ -17,12 +17,14 @@ GRID_SUFFIXES = (".png", ".jpg", ".jpeg")
 MAX_GRID_IMAGES = 10_000  # beyond this a grid is an unreadable multi-megapixel image
 
 
-def check_request(n, digit, out) -> None:
-    """What can be checked before a checkpoint is loaded: ``n``, ``digit`` and ``out``."""
+def check_request(n, digit, out, batch_size: int = 1000) -> None:
+    """What can be checked before a checkpoint is loaded: ``n``, ``digit``, ``out`` and ``batch_size``."""
     if not _is_whole(n) or n < 1:
         raise UserError(f"n={n!r}: ask for a positive whole number of images, e.g. n=64")
     if digit is not None and not _is_whole(digit):
         raise UserError(f"digit={digit!r}: give a digit as a number from 0 to 9, e.g. digit=7")
+    if not _is_whole(batch_size) or batch_size < 1:
+        raise UserError(f"batch_size={batch_size!r}: generate a positive whole number of images at a time, e.g. 1000")
     _check_out(out, n)
 
 
@@ -32,6 +34,12 @@ def _check_out(out, n: int) -> str:
         raise UserError(f"out={out}: end it in .png (a grid of images) or .npy (the raw samples)")
     if suffix in GRID_SUFFIXES and n > MAX_GRID_IMAGES:
         raise UserError(f"n={n} is too many for one grid image; use out=<name>.npy for the raw samples")
+    folder = Path(str(out)).resolve().parent
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise UserError(f"out={out}: {existing} is a file, so it cannot hold a folder; give another path")
+    if existing is not None and not os.access(existing, os.W_OK):
+        raise UserError(f"out={out}: {existing} cannot be written; give a path in a folder you can write")
     return suffix
 
 
