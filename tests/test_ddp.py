@@ -103,6 +103,7 @@ def test_a_sigterm_to_the_launching_rank_stops_both_after_the_same_iteration(two
     process.send_signal(signal.SIGTERM)
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 143, stderr[-3000:]
+    assert (stdout + stderr).count("SIGTERM stopped training after iteration") == 1, "one line, not one a rank"
     stopped = [torch.load(p, weights_only=False)["step"] for p in sorted(run_dir.glob("probe_rank*.pt"))]
     assert len(stopped) == 2 and stopped[0] == stopped[1], "both ranks stopped after the same iteration"
     assert stopped[0] % 10 == 0 and 20 <= stopped[0] < ITERATIONS

@@ -16,6 +16,7 @@ from pathlib import Path
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import RunMode
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from ganlab.errors import user_error
@@ -47,10 +48,11 @@ def not_started_in_a_stopped_sweep(cfg: DictConfig) -> str | None:
 def interrupted(cfg: DictConfig, stop: Interrupted) -> None:
     """Ends a run a signal stopped (after its checkpoint): exits 128 + n, or in a joblib sweep returns."""
     last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
-    if last.is_file():
-        log.error("%s; resume with ckpt_path=%s", stop, last)
-    else:
-        log.error("%s; no checkpoint was written (callbacks.model_checkpoint is off)", stop)
+    if rank_zero_only.rank == 0:  # under DDP every rank stops; one says so
+        if last.is_file():
+            log.error("%s; resume with ckpt_path=%s", stop, last)
+        else:
+            log.error("%s; no checkpoint was written (callbacks.model_checkpoint is off)", stop)
     sweep_dir = joblib_sweep_dir()
     if sweep_dir is not None:
         # Ends normally: joblib would answer an exit by killing the jobs still finishing their
@@ -65,7 +67,8 @@ def interrupted(cfg: DictConfig, stop: Interrupted) -> None:
 
 
 def diverged(err: Diverged) -> None:
-    log.error("%s", err)
+    if rank_zero_only.rank == 0:
+        log.error("%s", err)
     if in_a_sweep():
         raise err  # the sweep's other jobs still run; Hydra reports this one as failed at the end
     raise SystemExit(1) from None
