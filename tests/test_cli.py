@@ -97,6 +97,17 @@ def test_a_diverging_run_says_so_in_one_line_and_exits_1(tmp_path, mnist_dir):
     assert not list(run_dir.glob("checkpoints/*.ckpt")), "nothing was saved from the diverged weights"
 
 
+def test_a_diverging_job_of_a_sweep_fails_alone(tmp_path, mnist_dir):
+    result = subprocess.run(train_command("-m", "model.optimizer_d.lr=1e30,0.001", "model.optimizer_g.lr=1e30",
+                                          "trainer.max_steps=60", "trainer.log_every_n_steps=10", *FAST,
+                                          f"hydra.sweep.dir={tmp_path / 'sweep'}", "hydra.sweep.subdir=${hydra.job.num}",
+                                          f"paths.data_dir={mnist_dir}"),
+                            capture_output=True, text=True, cwd=ROOT, timeout=300)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1 and "training diverged at iteration" in output
+    assert (tmp_path / "sweep" / "1" / "checkpoints" / "last.ckpt").is_file(), "the next job still ran"
+
+
 def test_bad_input_gets_one_line_exit_1_and_no_run_folder(tmp_path, mnist_dir):
     result = subprocess.run(train_command("model.d_update=both", *FAST,
                              f"paths.log_dir={tmp_path}", f"paths.data_dir={mnist_dir}"),

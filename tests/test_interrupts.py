@@ -126,7 +126,8 @@ class SignalBetweenTheDiscriminatorsUpdates(L.Callback):
         opt_d.register_step_post_hook(after_d_step)
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2],
+                         ids=["SIGINT", "SIGTERM", "SIGUSR1", "SIGUSR2"])
 def test_a_signal_in_the_middle_of_an_iteration_lets_it_finish(make_train_cfg, signum):
     before = signal.getsignal(signum)  # SIG_IGN for SIGINT where the suite runs in the background
     model, trainer = fit(make_train_cfg("trainer.max_steps=20"), SignalBetweenTheDiscriminatorsUpdates(signum, at=5))
