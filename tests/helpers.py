@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -108,3 +109,10 @@ def assert_same_state(a: dict, b: dict) -> None:
     for opt_a, opt_b in zip(a["optimizers"], b["optimizers"], strict=True):
         for state_a, state_b in zip(opt_a["state"].values(), opt_b["state"].values(), strict=True):
             assert all(torch.equal(state_a[k], state_b[k]) for k in state_a)
+
+
+def with_mnist(folder: Path, mnist_dir: Path) -> Path:
+    """A data_dir in tmp whose MNIST is the real one, so an evaluator cache lands in tmp."""
+    folder.mkdir(parents=True, exist_ok=True)
+    os.symlink(mnist_dir / "MNIST", folder / "MNIST")
+    return folder

@@ -28,7 +28,8 @@ from ganlab.metrics import (
 )
 from ganlab.metrics.quality import coverage, knn_radii
 
-from conftest import QUICK, QUICK_MIN_ACCURACY, with_mnist
+from conftest import QUICK, QUICK_MIN_ACCURACY
+from helpers import with_mnist
 
 N_SAMPLES, N_REFERENCE = 2000, 3000
 

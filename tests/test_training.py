@@ -18,7 +18,7 @@ from ganlab.errors import UserError
 from ganlab.reporting.progress import IterationProgressBar
 from ganlab.engine.updates import needs_lightning_path
 from ganlab.training import build, strategy_for, train
-from helpers import StepCounter, assert_same_weights, fit, image_steps, scalars
+from helpers import StepCounter, assert_same_weights, fit, image_steps, scalars, with_mnist
 
 
 def test_max_steps_is_iterations(make_train_cfg, tmp_path):
@@ -419,3 +419,19 @@ def test_lightnings_progress_bar_switch_turns_the_projects_bar_off(make_train_cf
     _, _, trainer = build(make_train_cfg("trainer.enable_progress_bar=false"))
     assert trainer.progress_bar_callback is None
     assert not [c for c in trainer.callbacks if isinstance(c, L.pytorch.callbacks.ProgressBar)]
+
+
+@pytest.mark.slow  # trains the real evaluator: about half a minute
+def test_the_first_run_of_a_checkout_repeats_like_every_later_one(make_train_cfg, tmp_path, mnist_dir):
+    """The run that finds no cached evaluator trains it in another process: its own stays as a run's
+    with a cached evaluator, so the same seed gives the same run (it did not when trained in-process)."""
+    data_dir = with_mnist(tmp_path / "data", mnist_dir)
+
+    def run(name):
+        return train(make_train_cfg("trainer.max_steps=300", "eval_interval=300", f"paths.data_dir={data_dir}",
+                                    "callbacks.sample_quality.num_samples=2000", quality=True,
+                                    output_dir=tmp_path / name))
+
+    first, later = run("first"), run("later")
+    assert (data_dir / "evaluator").is_dir()
+    assert first["train/d_loss"] == later["train/d_loss"] and first["eval/fid"] == later["eval/fid"]

@@ -7,6 +7,7 @@ import lightning as L
 
 from ganlab.errors import UserError
 from ganlab.metrics import SampleQuality, load_evaluator
+from ganlab.metrics.evaluator import train_in_a_process_of_its_own
 from ganlab.schedule import ends_interval
 from ganlab.safety.divergence import check_weights
 
@@ -48,9 +49,10 @@ class SampleQualityMetrics(L.Callback):
     def setup(self, trainer: L.Trainer, pl_module, stage: str) -> None:
         if stage != "fit" or not trainer.is_global_zero or self.quality is not None:
             return
-        # First use trains the evaluator (a minute or two on a CPU) and caches it beside the data.
+        # First use trains the evaluator (a minute on a CPU) and caches it beside the data.
+        train_in_a_process_of_its_own(self.data_dir, pl_module.device)
         evaluator, meta = load_evaluator(
-            self.data_dir, device=pl_module.device, min_accuracy=self.min_evaluator_accuracy
+            self.data_dir, train_if_missing=False, device=pl_module.device, min_accuracy=self.min_evaluator_accuracy
         )
         self.quality = SampleQuality.for_mnist(self.data_dir, evaluator=evaluator)
         # Scores compare only under the same evaluator: say which one this run uses.

@@ -22,6 +22,8 @@ import json
 import logging
 import os
 import pickle
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -100,6 +102,27 @@ def train_evaluator(
         else:
             log.info("Training the MNIST evaluator into %s (about a minute or two on CPU)", folder)
         return _train_and_cache(data_dir, settings or TrainingSettings(), min_accuracy, device)
+
+
+def train_in_a_process_of_its_own(data_dir: str | os.PathLike, device: str | torch.device = "cpu") -> None:
+    """``make evaluator`` in a child process, for a run that finds no cached evaluator.
+
+    Trained inside the run's process, the evaluator changed the run: the same seed trained other
+    weights on the first run of a checkout than on every later one (the CPU kernels' state after
+    training a conv net differs; measured in benchmarks/README.md). In a process of its own it leaves
+    the run's process exactly as a cached evaluator would.
+    """
+    if _cache_present(cache_dir(data_dir)):
+        return
+    log.info("No cached MNIST evaluator in %s: training one in a separate process (about a minute on a CPU)",
+             cache_dir(data_dir))
+    package_root = str(Path(__file__).resolve().parents[2])  # so the child imports this very ganlab
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+    command = [sys.executable, "-m", "ganlab.metrics.evaluator", "--data-dir", str(data_dir), "--device", str(device)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise EvaluatorCacheError(f"training the MNIST evaluator failed ({' '.join(command)}): {last}")
 
 
 def _cache_lock(data_dir: str | os.PathLike):
