@@ -8,6 +8,7 @@ import shutil
 import pytest
 import torch
 
+from ganlab.errors import UserError
 from ganlab.safety import checkpoints
 from ganlab.safety.checkpoints import AtomicCheckpointIO, CheckpointNotWritten
 from ganlab.training import train
@@ -44,7 +45,7 @@ def test_runs_write_through_it(make_train_cfg, tmp_path, monkeypatch):
     assert sorted(set(written)) == ["iter_000005.ckpt", "last.ckpt"]
 
 
-def test_a_resume_in_a_copied_run_folder_keeps_one_last_checkpoint(make_train_cfg, tmp_path):
+def test_a_resume_in_a_copied_run_folder_keeps_one_last_checkpoint(make_train_cfg, tmp_path, recwarn):
     first = tmp_path / "first"
     fit(make_train_cfg("trainer.max_steps=6", "checkpoint_interval=3", output_dir=first))
     copy = tmp_path / "copy"
@@ -53,6 +54,20 @@ def test_a_resume_in_a_copied_run_folder_keeps_one_last_checkpoint(make_train_cf
                        f"ckpt_path={copy / 'checkpoints' / 'iter_000003.ckpt'}", output_dir=copy))
     steps = {p.name: torch.load(p, weights_only=True)["global_step"] for p in (copy / "checkpoints").iterdir()}
     assert steps == {"iter_000003.ckpt": 3, "iter_000006.ckpt": 6, "iter_000009.ckpt": 9, "last.ckpt": 9}
+    # the project handles both: Lightning's warnings about them would only alarm
+    assert not [w for w in recwarn if "dirpath has changed" in str(w.message) or "exists and is not empty" in
+                str(w.message)]
+
+
+@pytest.mark.parametrize(("content", "what"), [(b"", "it is empty"),
+                                               (bytes(range(256)) * 4, "its 1,024 bytes are cut short or not a")])
+def test_a_file_that_is_not_a_checkpoint_is_named_with_what_it_is(tmp_path, content, what):
+    path = tmp_path / "x.ckpt"
+    path.write_bytes(content)
+    with pytest.raises(UserError) as refused:
+        checkpoints.read_checkpoint(path)
+    assert str(refused.value).startswith(f"{path} is not a checkpoint this project can read: {what}")
+    assert "torch.save" not in str(refused.value)
 
 
 def test_a_full_disk_during_a_run_stops_it_with_one_line_naming_the_whole_checkpoint(make_train_cfg, tmp_path,

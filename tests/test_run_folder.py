@@ -85,3 +85,9 @@ def test_a_run_refused_before_it_trained_leaves_no_folder(make_train_cfg, tmp_pa
         run(make_train_cfg(override, f"paths.data_dir={mnist_dir}" if "data_dir" not in override else override,
                            output_dir=folder))
     assert not folder.exists()
+
+
+def test_a_run_folder_that_is_a_file_is_refused_in_one_line(tmp_path):
+    (tmp_path / "taken").write_text("")
+    with pytest.raises(UserError, match=f"the run folder {tmp_path / 'taken'} is a file: give the run a folder"):
+        run_folder.claim(tmp_path / "taken")
