@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import errno
+import os
 import shutil
+import subprocess
 
 import pytest
 import torch
@@ -12,7 +14,7 @@ from ganlab.errors import UserError
 from ganlab.safety import checkpoints
 from ganlab.safety.checkpoints import AtomicCheckpointIO, CheckpointNotWritten
 from ganlab.training import train
-from helpers import fit
+from helpers import QUIET, ROOT, fit, train_command
 
 
 def test_a_full_disk_leaves_the_old_checkpoint_whole(tmp_path, monkeypatch):
@@ -76,8 +78,11 @@ def test_a_full_disk_during_a_run_stops_it_with_one_line_naming_the_whole_checkp
 
     def fill_the_disk_after_one(obj, file):
         saves.append(file.name)
-        if len(saves) > 1:
-            raise OSError(errno.ENOSPC, "No space left on device")
+        if len(saves) > 1:  # as torch's writer reports it: a RuntimeError raised while handling the OSError
+            try:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            except OSError:
+                raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 470528 vs 470480")
         real_save(obj, file)
 
     monkeypatch.setattr(checkpoints.torch, "save", fill_the_disk_after_one)
@@ -90,3 +95,37 @@ def test_a_full_disk_during_a_run_stops_it_with_one_line_naming_the_whole_checkp
         "disk that has it) and resume with ckpt_path=auto")
     assert len(saves) == 2, "no second attempt after the failed one"
     assert sorted(p.name for p in folder.iterdir()) == ["iter_000005.ckpt"]
+
+
+def test_a_writer_error_that_is_not_the_file_systems_keeps_its_traceback(tmp_path, monkeypatch):
+    def bug(obj, file):
+        raise RuntimeError("a bug in the writer")
+
+    monkeypatch.setattr(checkpoints.torch, "save", bug)
+    with pytest.raises(RuntimeError, match="a bug in the writer"):
+        AtomicCheckpointIO().save_checkpoint({"global_step": 1}, tmp_path / "last.ckpt")
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 3 MB file system (tmpfs), where a root that may mount one runs the tests (CI does)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(disk)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("needs root and the right to mount a tmpfs")
+    yield disk
+    subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_a_real_full_disk_is_one_line_and_exit_1(small_disk, mnist_dir):
+    run = small_disk / "run"
+    done = subprocess.run(train_command(*QUIET, f"paths.data_dir={mnist_dir}", f"hydra.run.dir={run}",
+                                        "trainer.max_steps=200", "checkpoint_interval=20"),
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    lines = [line for line in (done.stdout + done.stderr).splitlines() if "ERROR" in line or "Error" in line]
+    assert len(lines) == 1 and "could not write the checkpoint last.ckpt" in lines[0], done.stderr[-2000:]
+    assert "No space left on device; the checkpoints written before it are whole" in lines[0]
+    assert "Traceback" not in done.stdout + done.stderr
+

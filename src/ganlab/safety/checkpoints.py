@@ -123,10 +123,23 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                 file.flush()
                 os.fsync(file.fileno())
             os.replace(partial, path)
-        except OSError as err:  # a full disk, a read-only or immutable folder, a quota
-            raise CheckpointNotWritten(path, err) from err
+        except (OSError, RuntimeError) as err:  # a full disk, a read-only or immutable folder, a quota
+            cause = _os_error_in(err)
+            if cause is None:
+                raise  # not the file system's doing: a bug, with its traceback
+            raise CheckpointNotWritten(path, cause) from err
         finally:
             partial.unlink(missing_ok=True)
+
+
+def _os_error_in(err: BaseException) -> OSError | None:
+    """The file system's error behind ``err``: torch's writer reports a full disk as a RuntimeError
+    ("unexpected pos") raised while handling the OSError."""
+    while err is not None:
+        if isinstance(err, OSError):
+            return err
+        err = err.__cause__ or err.__context__
+    return None
 
 
 def read_checkpoint(path) -> dict:
