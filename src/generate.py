@@ -6,6 +6,7 @@
 """
 
 import logging
+import math
 
 import hydra
 from omegaconf import DictConfig
@@ -27,6 +28,12 @@ def main(cfg: DictConfig) -> None:
         path = write_images(images, cfg.out, nrow=cfg.interpolate)
     elif str(cfg.out).lower().endswith(".npy"):  # any n: written to disk batch by batch
         path = stream_npy(model, cfg.n, cfg.out, seed=cfg.seed, batch_size=cfg.batch_size, digit=cfg.digit)
+    elif model.num_classes and cfg.digit is None and cfg.nrow is None:  # a grid with one row per digit
+        per_row = math.ceil(cfg.n / model.num_classes)
+        images = generate(model, per_row * model.num_classes, seed=cfg.seed, batch_size=cfg.batch_size)
+        path = write_images(images, cfg.out, nrow=per_row, row_labels=[str(d) for d in range(model.num_classes)])
+        log.info("wrote %d images to %s: one row of %d for each digit", len(images), path, per_row)
+        return
     else:
         path = write_images(generate(model, cfg.n, seed=cfg.seed, batch_size=cfg.batch_size, digit=cfg.digit),
                             cfg.out, nrow=cfg.nrow)

@@ -142,4 +142,4 @@ def test_generate_draws_interpolation_rows(tmp_path, checkpoint):
     run("generate.py", f"ckpt_path={checkpoint}", "n=3", "interpolate=6", f"out={tmp_path / 'walk.png'}",
         "device=cpu")
     with Image.open(tmp_path / "walk.png") as grid:
-        assert grid.size == (2 + 6 * 30, 2 + 3 * 30), "6 images a row, 3 rows (28 px + 2 px padding each)"
+        assert grid.size == (3 * (2 + 6 * 30), 3 * (2 + 3 * 30)), "6 images a row, 3 rows (28 px + 2 px padding each), 3x"

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +12,7 @@ from ganlab.errors import UserError
 from ganlab.generation import check_request, digits, generate, interpolation, slerp, stream_npy, write_images
 from ganlab.trained_gan import load_gan
 from ganlab.training import train
-from helpers import compose_config
+from helpers import ROOT, compose_config
 
 
 def test_checkpoint_rebuilds_the_trained_generator(checkpoint):
@@ -32,7 +35,8 @@ def test_npy_holds_50000_samples_in_range(checkpoint, tmp_path):
 
 def test_png_is_a_square_grid(checkpoint, tmp_path):
     path = write_images(generate(load_gan(checkpoint), 64), tmp_path / "grid.png")
-    assert Image.open(path).size == (8 * 30 + 2, 8 * 30 + 2)  # 8 x 8 images of 28 px, 2 px padding
+    # 8 x 8 images of 28 px with 2 px padding (242 px), each pixel shown 3 times: at least 512 px to judge
+    assert Image.open(path).size == (3 * (8 * 30 + 2), 3 * (8 * 30 + 2))
 
 
 def test_same_seed_same_images(checkpoint):
@@ -77,6 +81,20 @@ def test_digit_is_for_conditional_gans_only(checkpoint, tmp_path, mnist_dir):
     assert np.load(tmp_path / "s.labels.npy").tolist() == [7] * 6
     with pytest.raises(ValueError, match="from 0 to 9"):
         generate(cgan, 4, digit=10)
+
+    # generate.py's grid at its default n=64: one labelled row per digit, 7 images each (70 in all)
+    grid = tmp_path / "grid.png"
+    done = subprocess.run([sys.executable, str(ROOT / "src" / "generate.py"), f"ckpt_path={out / 'checkpoints' / 'last.ckpt'}",
+                           f"out={grid}", "device=cpu"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "wrote 70 images to" in done.stdout + done.stderr and "one row of 7 for each digit" in done.stdout + done.stderr
+    picture = np.asarray(Image.open(grid).convert("L"))
+    scale = 3  # 7 x 10 digits with padding: 212 x 302 px, shown 3x (at least 512 px wide)
+    assert picture.shape[0] == scale * 302 and picture.shape[1] > scale * 212
+    margin = picture[:, : picture.shape[1] - scale * 212]
+    rows_with_ink = [(margin[int((r + 0.5) * scale * 30) - 10: int((r + 0.5) * scale * 30) + 10] < 128).any()
+                     for r in range(10)]
+    assert all(rows_with_ink), "each row's digit is written in the margin"
 
 
 def test_a_checkpoint_with_non_finite_weights_is_refused(checkpoint, tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import sys
 
 import lightning as L
 import pytest
@@ -15,7 +16,7 @@ from lightning.pytorch.plugins.precision import MixedPrecision
 from lightning.pytorch.strategies import Strategy
 
 from ganlab.errors import UserError
-from ganlab.reporting.progress import IterationProgressBar
+from ganlab.reporting.progress import IterationProgressBar, ProgressLines
 from ganlab.engine.updates import needs_lightning_path
 from ganlab.training import build, strategy_for, train
 from helpers import StepCounter, assert_same_weights, fit, image_steps, scalars, with_mnist
@@ -163,6 +164,11 @@ def test_logged_statistics_are_consistent(make_train_cfg, tmp_path):
         assert 0 < v["train/D(x)"] < 1 and 0 < v["train/D(G(z))"] < 1 and v["train/d_loss"] > 0 and v["train/g_loss"] > 0
 
 
+def test_a_run_with_one_grid_still_gets_its_gif(make_train_cfg, tmp_path):
+    train(make_train_cfg("trainer.max_steps=3", "sample_interval=1000"))
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["iter_000003.png", "training.gif"]
+
+
 def test_run_leaves_checkpoints_samples_curves_and_hparams(make_train_cfg, tmp_path):
     train(make_train_cfg("trainer.max_steps=7"))
     ckpts = {p.name: torch.load(p, weights_only=True)["global_step"] for p in (tmp_path / "checkpoints").iterdir()}
@@ -171,8 +177,10 @@ def test_run_leaves_checkpoints_samples_curves_and_hparams(make_train_cfg, tmp_p
         "iter_000005.png", "iter_000007.png", "training.gif"]
     from PIL import Image
 
+    grid = Image.open(tmp_path / "samples" / "iter_000007.png")
+    assert grid.size == (5 * 122, 5 * 122), "4 x 4 digits of 28 px and their padding (122 px), shown 5x"
     with Image.open(tmp_path / "samples" / "training.gif") as gif:
-        assert gif.n_frames == 2 and gif.size == Image.open(tmp_path / "samples" / "iter_000007.png").size
+        assert gif.n_frames == 2 and gif.width == grid.width and gif.height > grid.height, "a caption strip on top"
     assert image_steps(tmp_path, "samples") == [5, 7]
     assert (tmp_path / "training_curves.png").stat().st_size > 10_000
     (final,) = scalars(tmp_path, "final/d_loss")
@@ -413,12 +421,26 @@ def test_mlflow_and_wandb_log_offline_with_their_sample_grids(make_train_cfg, tm
         assert list(run.glob("run-*.wandb")), "the offline run, ready for `wandb sync`"
 
 
-def test_lightnings_progress_bar_switch_turns_the_projects_bar_off(make_train_cfg):
-    _, _, trainer = build(make_train_cfg())
-    assert isinstance(trainer.progress_bar_callback, IterationProgressBar)
-    _, _, trainer = build(make_train_cfg("trainer.enable_progress_bar=false"))
-    assert trainer.progress_bar_callback is None
-    assert not [c for c in trainer.callbacks if isinstance(c, L.pytorch.callbacks.ProgressBar)]
+def test_a_bar_in_a_terminal_lines_in_a_file_or_when_the_bar_is_off(make_train_cfg, monkeypatch):
+    def progress(terminal, *overrides):
+        monkeypatch.setattr(sys.stdout, "isatty", lambda: terminal)
+        _, _, trainer = build(make_train_cfg(*overrides))
+        shown = [c for c in trainer.callbacks if isinstance(c, (L.pytorch.callbacks.ProgressBar, ProgressLines))]
+        assert len(shown) == 1 and (trainer.progress_bar_callback is None) == isinstance(shown[0], ProgressLines)
+        return type(shown[0])
+
+    assert progress(True) is IterationProgressBar
+    assert progress(True, "trainer.enable_progress_bar=false") is ProgressLines
+    assert progress(False) is ProgressLines
+
+
+def test_progress_lines_come_every_tenth_of_the_run_each_on_its_own_line(make_train_cfg, caplog):
+    with caplog.at_level(logging.INFO, logger="ganlab"):
+        train(make_train_cfg("trainer.max_steps=40", "trainer.log_every_n_steps=2"))
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("iteration ")]
+    assert [int(line.split()[1].split("/")[0]) for line in lines] == list(range(4, 41, 4))
+    assert re.fullmatch(r"iteration 20/40 \(50%\): d_loss [0-9.e-]+, g_loss [0-9.e-]+, [0-9.]+ it/s, "
+                        r"([0-9]+ min )?[0-9]+ s left", lines[4]), lines[4]
 
 
 @pytest.mark.slow  # trains the real evaluator: about half a minute

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torchvision.utils import make_grid, save_image
 
 from ganlab.errors import UserError
 from ganlab.models import GAN
+from ganlab.reporting.pictures import grid_image
 
 GRID_SUFFIXES = (".png", ".jpg", ".jpeg")
 MAX_GRID_IMAGES = 10_000  # beyond this a grid is an unreadable multi-megapixel image
@@ -152,7 +152,8 @@ def _save_npy(array: np.ndarray, out: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def write_images(images: torch.Tensor, out: str | os.PathLike, nrow: int | None = None) -> Path:
+def write_images(images: torch.Tensor, out: str | os.PathLike, nrow: int | None = None,
+                 row_labels: list[str] | None = None) -> Path:
     """A grid image for .png/.jpg, or an [N, 28, 28] float32 array in [-1, 1] for .npy.
 
     Written under a temporary name and renamed, so a failure never leaves a half-written file.
@@ -165,9 +166,7 @@ def write_images(images: torch.Tensor, out: str | os.PathLike, nrow: int | None 
         if suffix == ".npy":
             np.save(tmp, images.squeeze(1).numpy().astype(np.float32, copy=False))
         else:
-            nrow = nrow or math.ceil(math.sqrt(len(images)))
-            grid = make_grid(images, nrow=nrow, normalize=True, value_range=(-1, 1), pad_value=1.0)
-            save_image(grid, tmp)
+            grid_image(images, nrow or math.ceil(math.sqrt(len(images))), row_labels).save(tmp)
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)

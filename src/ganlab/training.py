@@ -21,7 +21,7 @@ from ganlab.config_checks import check_config
 from ganlab.engine.engine import settle_device
 from ganlab.reporting.console import announce, quiet_libraries, summarise
 from ganlab.reporting.hparams import log_hyperparameters
-from ganlab.reporting.progress import IterationProgressBar
+from ganlab.reporting.progress import IterationProgressBar, progress_callback
 from ganlab.safety import exit_codes
 from ganlab.safety.checkpoints import AUTO, read_checkpoint
 from ganlab.safety.divergence import Diverged
@@ -120,11 +120,13 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     datamodule: L.LightningDataModule = instantiate(cfg.data, **derived_data_settings(cfg))
     model: L.LightningModule = instantiate(cfg.model)
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
-    if cfg.trainer.get("enable_progress_bar", True):  # Lightning's switch, for the project's bar too
-        callbacks.append(IterationProgressBar())
+    # Lightning's switch: the project's bar in a terminal; off, or in a file, a line now and then
+    progress = progress_callback(cfg.trainer.get("enable_progress_bar", True))
+    callbacks.append(progress)
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
     strategy = cfg.trainer.get("strategy") or strategy_for(cfg.trainer)
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers, strategy=strategy)
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers, strategy=strategy,
+                                     enable_progress_bar=isinstance(progress, IterationProgressBar))
     settle_device(trainer, cfg.get("float32_matmul_precision", "high"))
     return datamodule, model, trainer
 

@@ -51,6 +51,7 @@ class SampleQualityMetrics(L.Callback):
             return
         # First use trains the evaluator (a minute on a CPU) and caches it beside the data.
         train_in_a_process_of_its_own(self.data_dir, pl_module.device)
+        log.info("Loading the MNIST evaluator and the test images' features (a few seconds)")
         evaluator, meta = load_evaluator(
             self.data_dir, train_if_missing=False, device=pl_module.device, min_accuracy=self.min_evaluator_accuracy
         )
@@ -67,6 +68,7 @@ class SampleQualityMetrics(L.Callback):
         if not trainer.is_global_zero:
             return None
         check_weights(trainer, pl_module, before="evaluation")
+        log.info("iteration %d: scoring %d samples (a few seconds)", trainer.global_step, self.num_samples)
         start = time.perf_counter()
         labels = pl_module.balanced_labels(self.num_samples)  # None unless G is conditional
         images = pl_module.sample(n=self.num_samples, seed=self.seed, labels=labels)

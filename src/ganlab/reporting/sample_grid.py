@@ -6,12 +6,12 @@ from pathlib import Path
 import lightning as L
 import torch
 from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger, WandbLogger
-from PIL import Image
-from torchvision.utils import make_grid, save_image
+from torchvision.transforms.functional import to_tensor
 
 from ganlab.errors import UserError
-from ganlab.schedule import ends_interval
+from ganlab.reporting.pictures import animate, grid_image
 from ganlab.safety.divergence import check_weights
+from ganlab.schedule import ends_interval
 
 
 def send_grid(logger, grid, iteration: int) -> None:
@@ -27,9 +27,10 @@ def send_grid(logger, grid, iteration: int) -> None:
 
 class SampleGrid(L.Callback):
     """Every ``every_n_iterations`` (and after the last), draws G's images for the module's fixed
-    noise as a grid: to TensorBoard's IMAGES tab and as ``<dirpath>/iter_NNNNNN.png``. A
-    conditional G draws one row per digit. When training ends, the grids so far (a resumed run's
-    earlier ones too) become ``<dirpath>/training.gif``: the same digits taking shape.
+    noise as a grid, scaled up to be judged by eye: to TensorBoard's IMAGES tab and as
+    ``<dirpath>/iter_NNNNNN.png``. A conditional G draws one labelled row per digit. When training
+    ends, the grids so far (a resumed run's earlier ones too) become ``<dirpath>/training.gif``, each
+    frame captioned with its iteration: the same digits taking shape.
 
     Runs on rank 0 only: sampling needs no other rank, and one process writes the files.
     """
@@ -50,14 +51,7 @@ class SampleGrid(L.Callback):
             self.animate()
 
     def animate(self, seconds_per_frame: float = 0.25) -> Path | None:
-        frames = sorted(self.dirpath.glob("iter_*.png"))
-        if len(frames) < 2:
-            return None
-        images = [Image.open(frame).convert("P") for frame in frames]
-        path = self.dirpath / "training.gif"
-        images[0].save(path, save_all=True, append_images=images[1:], duration=int(seconds_per_frame * 1000),
-                       loop=0)
-        return path
+        return animate(sorted(self.dirpath.glob("iter_*.png")), self.dirpath / "training.gif", seconds_per_frame)
 
     def draw(self, trainer: L.Trainer, pl_module, iteration: int) -> Path | None:
         if not trainer.is_global_zero:
@@ -65,10 +59,13 @@ class SampleGrid(L.Callback):
         check_weights(trainer, pl_module, before="sample grid")
         images = pl_module.sample(pl_module.sample_z)
         nrow = self.nrow or math.isqrt(len(images))  # square by default: 4x4 for the book's GAN, 10x10 for cGAN
-        grid = make_grid(images, nrow=nrow, normalize=True, value_range=(-1, 1), pad_value=1.0)
+        # a conditional G's grid has a row per digit (GAN.balanced_labels): say which
+        rows = [str(d) for d in range(pl_module.num_classes)] if pl_module.num_classes and nrow * 10 == len(images) \
+            else None
+        picture = grid_image(images, nrow, row_labels=rows)
         for logger in trainer.loggers:
-            send_grid(logger, grid, iteration)
+            send_grid(logger, to_tensor(picture), iteration)
         self.dirpath.mkdir(parents=True, exist_ok=True)
         path = self.dirpath / f"iter_{iteration:06d}.png"
-        save_image(grid, path)
+        picture.save(path)
         return path
