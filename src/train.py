@@ -6,9 +6,13 @@ Examples:
     python src/train.py ckpt_path=logs/runs/<run>/checkpoints/last.ckpt   # resume
 """
 
+import sys
+from pathlib import Path
+
 import hydra
 from omegaconf import DictConfig
 
+from ganlab.config_checks import misspelled_keys
 from ganlab.errors import one_line_errors
 from ganlab.training import run
 
@@ -20,4 +24,7 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    if mistakes := misspelled_keys(Path(__file__).resolve().parents[1] / "conf", "train", sys.argv[1:]):
+        print("\n".join(f"Error: {line}" for line in mistakes), file=sys.stderr)
+        raise SystemExit(1)
     main()

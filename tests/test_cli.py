@@ -26,9 +26,12 @@ def run(script: str, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_multirun_sweep_gives_one_named_folder_per_value(tmp_path, mnist_dir):
-    run("train.py", "-m", "data.batch_size=32,64", "trainer.max_steps=3", *FAST,
-        f"paths.log_dir={tmp_path}", f"paths.data_dir={mnist_dir}")
+    done = run("train.py", "-m", "data.batch_size=32,64", "trainer.max_steps=3", *FAST,
+               f"paths.log_dir={tmp_path}", f"paths.data_dir={mnist_dir}")
     (sweep,) = (tmp_path / "multiruns").iterdir()
+    out = done.stdout + done.stderr
+    assert out.count("TensorBoard: ") == 1, "one TensorBoard line, for the sweep, not one a job"
+    assert f"Sweep folder: {sweep}" in out and f"Its page: make report ARGS={sweep}" in out
     jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
     assert [j.split("_")[0] for j in jobs] == ["0", "1"]
     assert "data.batch_size=32" in jobs[0]
@@ -124,8 +127,10 @@ def assert_console_sums_up(out: str, run_dir: Path) -> None:
     for line in (f"Run folder: {run_dir}", "Training generator MLPGenerator (114,064 parameters)",
                  "Trained iterations 0-6 in", "Final: d_loss", f"Checkpoint: {run_dir / 'checkpoints' / 'last.ckpt'}",
                  f"Last sample grid: {run_dir / 'samples' / 'iter_000006.png'}",
-                 f"TensorBoard: tensorboard --logdir {run_dir}"):
+                 f"TensorBoard: {Path(sys.executable).parent / 'tensorboard'} --logdir_spec {run_dir.name}:{run_dir}"):
         assert line in out, line
+    command = out.split("TensorBoard: ")[1].split()[0]
+    assert Path(command).is_file(), "the printed command runs from a fresh shell: the venv's own tensorboard"
     for noise in ("GPU available", "litlogger", "LeafSpec", "Total Flops", "LOCAL_RANK"):
         assert noise not in out, noise
 
@@ -143,3 +148,26 @@ def test_generate_draws_interpolation_rows(tmp_path, checkpoint):
         "device=cpu")
     with Image.open(tmp_path / "walk.png") as grid:
         assert grid.size == (3 * (2 + 6 * 30), 3 * (2 + 3 * 30)), "6 images a row, 3 rows (28 px + 2 px padding each), 3x"
+
+
+def test_help_lists_every_group_and_experiment_and_each_command_its_own_options():
+    train_help = run("train.py", "--help").stdout
+    groups = [p.name for p in (ROOT / "conf").iterdir() if p.is_dir() and p.name != "hydra"] + ["hydra/launcher"]
+    for group in groups:
+        assert f"  {group}=" in train_help, group
+    for experiment in (ROOT / "conf" / "experiment").glob("*.yaml"):
+        assert f"\n  {experiment.stem} " in train_help, experiment.stem
+    assert "--cfg job" in train_help and "seed: 42" not in train_help, "a guide, not 144 lines of resolved config"
+    generate_help = run("generate.py", "--help").stdout
+    assert "ckpt_path=" in generate_help and "interpolate=" in generate_help and "experiment" not in generate_help
+    evaluate_help = run("evaluate.py", "--help").stdout
+    assert "samples=" in evaluate_help and "experiment" not in evaluate_help
+
+
+def test_a_misspelled_key_gets_the_key_it_meant(tmp_path):
+    done = subprocess.run(train_command("trainer.max_step=10", f"paths.log_dir={tmp_path}"), capture_output=True,
+                          text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.strip() == ("Error: trainer.max_step is not a setting: did you mean trainer.max_steps? (python "
+                                   "src/train.py --cfg job lists them all; +trainer.max_step=... adds a new one)")
+    assert not tmp_path.joinpath("runs").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import re
@@ -193,13 +194,18 @@ def test_run_leaves_checkpoints_samples_curves_and_hparams(make_train_cfg, tmp_p
     assert "callbacks" not in hparams and "paths" not in hparams
 
 
-def test_sample_quality_is_logged_returned_and_summarised(make_train_cfg, tmp_path, quick_evaluator_dir):
+def test_sample_quality_is_logged_returned_and_summarised(make_train_cfg, tmp_path, quick_evaluator_dir, caplog):
     cfg = make_train_cfg(
         "trainer.max_steps=4", "eval_interval=3", f"paths.data_dir={quick_evaluator_dir}",
         "callbacks.sample_quality.num_samples=500", "+callbacks.sample_quality.min_evaluator_accuracy=0.9",
         quality=True,
     )
-    metrics = train(cfg)
+    with caplog.at_level(logging.INFO, logger="ganlab"):
+        metrics = train(cfg)
+    # the summary: each score beside what real images score, and which way is better
+    floor = json.loads((quick_evaluator_dir / "evaluator" / "real_floor_500.json").read_text())["metrics"]
+    assert re.search(rf"  FID +{metrics['eval/fid']:.4g} \[{floor['fid']:.4g}\]  \(lower is better\)", caplog.text)
+    assert re.search(r"  recall +[0-9.e-]+ \[[0-9.]+\]  \(higher is better\)", caplog.text)
     assert [step for step, _ in scalars(tmp_path, "eval/fid")] == [3, 4]
     for name in ("classifier_score", "precision", "recall", "min_class_share", "class_kl", "class_share_7"):
         assert len(scalars(tmp_path, f"eval/{name}")) == 2

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import json
 import logging
+import os
 import time
+from pathlib import Path
 
 import lightning as L
 
@@ -56,6 +59,7 @@ class SampleQualityMetrics(L.Callback):
             self.data_dir, train_if_missing=False, device=pl_module.device, min_accuracy=self.min_evaluator_accuracy
         )
         self.quality = SampleQuality.for_mnist(self.data_dir, evaluator=evaluator)
+        self.evaluator_sha256 = meta["weights_sha256"]
         # Scores compare only under the same evaluator: say which one this run uses.
         log.info("sample quality: MNIST evaluator %s (test accuracy %.4f), %d samples vs the %d test images",
                  meta["weights_sha256"][:12], meta["test_accuracy"], self.num_samples, self.quality.num_reference)
@@ -94,3 +98,24 @@ class SampleQualityMetrics(L.Callback):
         final = {f"final/{k}": float(self.latest.get(k, float("nan"))) for k in HEADLINE}
         for logger in trainer.loggers:
             logger.log_metrics(final, step=trainer.global_step)
+        # what real images score, for the summary to show beside each metric (cached: seconds once)
+        self.results.update({f"floor/{k}": v for k, v in self.real_floor().items()})
+
+    def real_floor(self) -> dict[str, float]:
+        """The scores of ``num_samples`` real training images under this evaluator, computed once
+        and kept beside it (``<data_dir>/evaluator/real_floor_<n>.json``)."""
+        path = Path(self.data_dir) / "evaluator" / f"real_floor_{self.num_samples}.json"
+        evaluator = self.evaluator_sha256
+        try:
+            saved = json.loads(path.read_text())
+            if saved.get("evaluator_sha256") == evaluator:
+                return saved["metrics"]
+        except (OSError, ValueError, KeyError):
+            pass
+        log.info("Scoring %d real training images once, for the summary to compare with", self.num_samples)
+        floor = {k: float(v) for k, v in self.quality.real_floor(self.data_dir, n=self.num_samples).items()
+                 if not k.startswith("num_")}
+        tmp = path.with_name(f".{path.name}.partial")
+        tmp.write_text(json.dumps({"evaluator_sha256": evaluator, "metrics": floor}, indent=2) + "\n")
+        os.replace(tmp, path)
+        return floor

@@ -4,12 +4,18 @@ libraries' start-up chatter."""
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 import lightning as L
+from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
+from omegaconf import DictConfig
 
 log = logging.getLogger("ganlab")
 
@@ -35,23 +41,62 @@ def announce(run_dir: str | Path, module: L.LightningModule, resumed_from: str |
         f"{name} {type(net).__name__} ({sum(p.numel() for p in net.parameters()):,} parameters)" for name, net in nets))
 
 
+# The sample-quality scores the summary shows, by their eval/ name: what they are called, which way is better
+SCORES = {
+    "fid": ("FID", "lower"),
+    "classifier_score": ("classifier score", "higher"),
+    "precision": ("precision", "higher"),
+    "recall": ("recall", "higher"),
+    "min_class_share": ("smallest digit share", "higher"),
+    "class_kl": ("digit imbalance (KL)", "lower"),
+    "label_accuracy": ("digit asked for, drawn", "higher"),
+}
+
+
 @rank_zero_only
 def summarise(trainer: L.Trainer, run_dir: str | Path, first_iteration: int, seconds: float, metrics: dict) -> None:
     run_dir = Path(run_dir)
     done = trainer.global_step - first_iteration
     log.info("Trained iterations %d-%d in %.1f s (%.1f it/s)", first_iteration, trainer.global_step, seconds,
              done / seconds if seconds > 0 else float("nan"))
-    shown = [f"{key.removeprefix('train/')} {metrics[key]:.4g}" for key in ("train/d_loss", "train/g_loss",
-             "train/d_accuracy") if key in metrics]
-    shown += [f"{key} {value:.4g}" for key, value in metrics.items()
-              if key.startswith("eval/") and not any(part in key for part in ("class_share_", "_std", "seconds"))]
-    if shown:
-        log.info("Final: %s", ", ".join(shown))
+    losses = [f"{key.removeprefix('train/')} {metrics[key]:.4g}" for key in ("train/d_loss", "train/g_loss",
+              "train/d_accuracy") if key in metrics]
+    if losses:
+        log.info("Final: %s", ", ".join(losses))
+    scores = [(name, metrics[f"eval/{key}"], metrics.get(f"floor/{key}"), better)
+              for key, (name, better) in SCORES.items() if f"eval/{key}" in metrics]
+    if scores:
+        log.info("Sample quality at iteration %d (real MNIST images score the value in brackets):", trainer.global_step)
+        for name, value, floor, better in scores:
+            real = f" [{floor:.4g}]" if floor is not None else ""
+            log.info("  %-22s %8.4g%s  (%s is better)", name, value, real, better)
     grids = sorted((run_dir / "samples").glob("iter_*.png"))
     if grids:
         log.info("Last sample grid: %s", grids[-1])
     last = run_dir / "checkpoints" / "last.ckpt"
     if last.is_file():
         log.info("Checkpoint: %s", last)
-    if any(isinstance(logger, TensorBoardLogger) for logger in trainer.loggers):
-        log.info("TensorBoard: tensorboard --logdir %s", run_dir)
+    if any(isinstance(logger, TensorBoardLogger) for logger in trainer.loggers) and not _in_a_sweep():
+        log.info("TensorBoard: %s", tensorboard_command(run_dir))
+
+
+def tensorboard_command(folder: str | Path) -> str:
+    """A command that works from a fresh shell: the venv's tensorboard by its path, the run named by
+    its folder (``--logdir_spec``: with ``--logdir`` on one run, TensorBoard would name it ``.``)."""
+    folder = Path(folder).resolve()
+    return f"{Path(sys.executable).parent / 'tensorboard'} --logdir_spec {folder.name}:{folder}"
+
+
+def _in_a_sweep() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+class SweepSummary(Callback):
+    """The launching process's last lines after a sweep: its folder, TensorBoard on all its jobs,
+    and its one-page report (conf/hydra/default.yaml: ``hydra.callbacks``)."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        folder = Path(config.hydra.sweep.dir).resolve()
+        log.info("Sweep folder: %s", folder)
+        log.info("TensorBoard: %s --logdir %s", Path(sys.executable).parent / "tensorboard", folder)
+        log.info("Its page: make report ARGS=%s", folder)
