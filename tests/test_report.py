@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 
 from ganlab.reporting.sweep_page import write_page
+from ganlab.training import train
+from helpers import scalars
 
 
 def test_the_report_reads_finished_failed_and_not_yet_started_jobs(checkpoint, tmp_path):
@@ -31,6 +33,17 @@ def test_the_report_reads_finished_failed_and_not_yet_started_jobs(checkpoint, t
 
     single = write_page(sweep / "0_data.batch_size=32").read_text()  # one run on its own
     assert single.count("<tr>") == 2 and "<td>finished</td>" in single
+
+
+def test_training_time_is_the_runs_own_count_of_it(make_train_cfg, tmp_path):
+    train(make_train_cfg("trainer.max_steps=6", "trainer.log_every_n_steps=3", output_dir=tmp_path / "run"))
+    (tmp_path / "run" / ".hydra").mkdir()
+    clock = scalars(tmp_path / "run", "time/training_seconds")
+    assert [step for step, _ in clock] == [3, 6] and 0 < clock[0][1] < clock[1][1]
+    table = write_page(tmp_path / "run").read_text().split("</table>")[0].split("<tr>")
+    header = [c.split("</th>")[0] for c in table[1].split("<th>")[1:]]
+    row = dict(zip(header, [c.split("</td>")[0] for c in table[2].split("<td>")[1:]]))
+    assert (row["iterations"], row["training s"], row["it/s"]) == ("6", f"{clock[1][1]:.1f}", f"{6 / clock[1][1]:.1f}")
 
 
 def test_speed_is_measured_between_logged_iterations_and_absent_after_one(tmp_path):

@@ -19,6 +19,7 @@ from ganlab.errors import UserError
 import ganlab.run_folders  # noqa: F401  (registers the resolvers conf/ uses)
 from ganlab.config_checks import check_config
 from ganlab.engine.engine import settle_device
+from ganlab.reporting.clock import TrainingClock
 from ganlab.reporting.console import announce, quiet_libraries, summarise
 from ganlab.reporting.hparams import log_hyperparameters
 from ganlab.reporting.progress import IterationProgressBar, progress_callback
@@ -78,7 +79,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     for callback in trainer.callbacks:  # e.g. eval/fid from SampleQualityMetrics
         metrics.update(getattr(callback, "results", {}))
-    summarise(trainer, cfg.paths.output_dir, first, time.perf_counter() - start, metrics)
+    clock = next(c for c in trainer.callbacks if isinstance(c, TrainingClock))
+    summarise(trainer, cfg.paths.output_dir, first, clock.this_session, time.perf_counter() - start, metrics)
     return metrics
 
 
@@ -119,7 +121,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule: L.LightningDataModule = instantiate(cfg.data, **derived_data_settings(cfg))
     model: L.LightningModule = instantiate(cfg.model)
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    callbacks = [TrainingClock(), *(instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None)]
     # Lightning's switch: the project's bar in a terminal; off, or in a file, a line now and then
     progress = progress_callback(cfg.trainer.get("enable_progress_bar", True))
     callbacks.append(progress)

@@ -54,11 +54,14 @@ SCORES = {
 
 
 @rank_zero_only
-def summarise(trainer: L.Trainer, run_dir: str | Path, first_iteration: int, seconds: float, metrics: dict) -> None:
+def summarise(trainer: L.Trainer, run_dir: str | Path, first_iteration: int, training_seconds: float,
+              wall_seconds: float, metrics: dict) -> None:
+    """``training_seconds``: the iterations alone (reporting/clock.py); ``wall_seconds``: the whole fit."""
     run_dir = Path(run_dir)
     done = trainer.global_step - first_iteration
-    log.info("Trained iterations %d-%d in %.1f s (%.1f it/s)", first_iteration, trainer.global_step, seconds,
-             done / seconds if seconds > 0 else float("nan"))
+    log.info("Trained iterations %d-%d in %.1f s of training (%.1f it/s); %.1f s wall, start-up, evaluation and "
+             "checkpoints included", first_iteration, trainer.global_step, training_seconds,
+             done / training_seconds if training_seconds > 0 else float("nan"), wall_seconds)
     losses = [f"{key.removeprefix('train/')} {metrics[key]:.4g}" for key in ("train/d_loss", "train/g_loss",
               "train/d_accuracy") if key in metrics]
     if losses:

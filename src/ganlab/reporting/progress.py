@@ -3,7 +3,7 @@
 In a terminal, one bar over the whole run (``IterationProgressBar``), and every log line is
 written above it, never glued onto it. When the output is a file (SLURM, CI, ``> log``) or the bar
 is off (``trainer.enable_progress_bar=false``), a line every tenth of the run or every minute,
-whichever comes first (``ProgressLines``): iteration, losses, speed and time left, each on a line
+whichever comes first (``ProgressLines``): iteration, losses, speed (reporting/clock.py) and time left, each on a line
 of its own that ``grep`` finds.
 """
 
@@ -17,6 +17,7 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback, TQDMProgressBar
 from tqdm import tqdm
 
+from ganlab.reporting.clock import TrainingClock
 from ganlab.schedule import is_log_iteration
 
 log = logging.getLogger("ganlab")
@@ -130,7 +131,9 @@ class ProgressLines(Callback):
         self._next_tenth = self._tenth_after(trainer, iteration)
         self._last_line = now
         done = iteration - self._first_iteration
-        speed = done / (now - self._start) if now > self._start else float("nan")
+        clock = next((c for c in trainer.callbacks if isinstance(c, TrainingClock)), None)
+        seconds = clock.this_session if clock is not None else now - self._start
+        speed = done / seconds if seconds > 0 else float("nan")
         losses = ", ".join(f"{name} {value:.4g}" for name, value in _latest(trainer).items())
         left = (trainer.max_steps - iteration) / speed if speed > 0 else float("nan")
         log.info("iteration %d/%d (%d%%): %s, %.1f it/s, %s left", iteration, trainer.max_steps,

@@ -14,6 +14,7 @@ import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from ganlab.errors import UserError
+from ganlab.reporting.clock import TAG as TIME_TAG
 
 # The curves and final values the table and the plots show, when a job logged them
 CURVES = ("train/d_loss", "train/g_loss", "train/d_accuracy", "eval/fid")
@@ -72,9 +73,13 @@ def read_job(folder: Path) -> Job:
     for tag in FINALS:
         if tag in tags:
             job.finals[tag] = acc.Scalars(tag)[-1].value
-    if "train/d_loss" in tags:
-        # Measured between logged iterations, not from the first one: the run's start-up (and a
-        # resume's pause) are not training, and a run that logged once has no speed to show.
+    if TIME_TAG in tags:  # the run's own count of its training time (reporting/clock.py)
+        clock = acc.Scalars(TIME_TAG)[-1]
+        if clock.value > 0:
+            job.seconds, job.speed = clock.value, clock.step / clock.value
+    elif "train/d_loss" in tags:
+        # Runs from before the clock: measured between logged iterations, not from the first one
+        # (start-up is not training), and a run that logged once has no speed to show.
         logged = acc.Scalars("train/d_loss")
         first, last = logged[0], logged[-1]
         if last.step > first.step and last.wall_time > first.wall_time:
