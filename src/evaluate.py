@@ -13,8 +13,6 @@ from omegaconf import DictConfig
 
 import ganlab.run_folders  # noqa: F401  (registers the resolvers conf/ uses)
 from ganlab.errors import one_line_errors
-from ganlab.evaluation import default_scores_path, evaluate, format_table, write_scores
-from ganlab.trained_gan import pick_device
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +20,10 @@ log = logging.getLogger(__name__)
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
 @one_line_errors
 def main(cfg: DictConfig) -> None:
+    # here, so that --help answers without loading torch
+    from ganlab.evaluation import default_scores_path, evaluate, format_table, write_scores
+    from ganlab.trained_gan import pick_device
+
     report = evaluate(
         cfg.paths.data_dir, cfg.ckpt_path, cfg.samples, cfg.num_samples, cfg.seed, pick_device(cfg.device), cfg.floor,
         cfg.min_evaluator_accuracy,

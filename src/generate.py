@@ -12,8 +12,6 @@ import hydra
 from omegaconf import DictConfig
 
 from ganlab.errors import one_line_errors
-from ganlab.generation import check_request, generate, interpolation, stream_npy, write_images
-from ganlab.trained_gan import load_gan, pick_device
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +19,10 @@ log = logging.getLogger(__name__)
 @hydra.main(version_base="1.3", config_path="../conf", config_name="generate")
 @one_line_errors
 def main(cfg: DictConfig) -> None:
+    # here, so that --help answers without loading torch
+    from ganlab.generation import check_request, generate, interpolation, stream_npy, write_images
+    from ganlab.trained_gan import load_gan, pick_device
+
     check_request(cfg.n, cfg.digit, cfg.out, cfg.batch_size)  # before the checkpoint is loaded
     model = load_gan(cfg.ckpt_path, pick_device(cfg.device))
     if cfg.get("interpolate"):  # n rows, each a walk of `interpolate` steps between two noise vectors

@@ -12,14 +12,16 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from ganlab.config_checks import misspelled_keys
+import ganlab.run_folders  # noqa: F401  (registers the resolvers conf/ uses)
+from ganlab.command_line import misspelled_keys
 from ganlab.errors import one_line_errors
-from ganlab.training import run
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 @one_line_errors
 def main(cfg: DictConfig) -> float | None:
+    from ganlab.training import run  # here, so that --help and a misspelled key answer without loading torch
+
     return run(cfg)
 
 

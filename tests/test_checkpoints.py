@@ -118,6 +118,7 @@ def small_disk(tmp_path):
     subprocess.run(["umount", str(disk)], check=True)
 
 
+@pytest.mark.slow  # a subprocess run; the same path is tested in-process above
 def test_a_real_full_disk_is_one_line_and_exit_1(small_disk, mnist_dir):
     run = small_disk / "run"
     done = subprocess.run(train_command(*QUIET, f"paths.data_dir={mnist_dir}", f"hydra.run.dir={run}",

@@ -100,6 +100,7 @@ def test_a_diverging_run_says_so_in_one_line_and_exits_1(tmp_path, mnist_dir):
     assert not list(run_dir.glob("checkpoints/*.ckpt")), "nothing was saved from the diverged weights"
 
 
+@pytest.mark.slow  # a two-job sweep in a subprocess
 def test_a_diverging_job_of_a_sweep_fails_alone(tmp_path, mnist_dir):
     result = subprocess.run(train_command("-m", "model.optimizer_d.lr=1e30,0.001", "model.optimizer_g.lr=1e30",
                                           "trainer.max_steps=60", "trainer.log_every_n_steps=10", *FAST,

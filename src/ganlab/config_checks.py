@@ -9,23 +9,18 @@ that no annotation can say are checked by the classes themselves or below.
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import os
 import types
 import typing
-from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import OverrideType
 from hydra.utils import get_class
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from ganlab.errors import UserError
-from ganlab.safety.checkpoints import AUTO
+from ganlab.run_folders import AUTO
 from ganlab.safety.resume import check_resume
 
 # The top-level keys of conf/train.yaml that no class's signature covers
@@ -178,44 +173,3 @@ def check_config(cfg: DictConfig, derived_data: dict) -> None:
         )
     if ckpt:
         check_resume(cfg, derived_data)
-
-
-def misspelled_keys(conf_dir: str | os.PathLike, config_name: str, args: list[str]) -> list[str]:
-    """One line for each ``key=value`` on the command line whose key the config does not have, with
-    the closest key it does have: Hydra's own message suggests ``+key``, which adds the typo. Only
-    advice: whatever this cannot work out is left to Hydra, which reports it its own way."""
-    try:
-        return _misspelled(conf_dir, config_name, args)
-    except Exception:
-        return []
-
-
-def _misspelled(conf_dir: str | os.PathLike, config_name: str, args: list[str]) -> list[str]:
-    overrides = OverridesParser.create().parse_overrides([a for a in args if "=" in a and not a.startswith("-")])
-    changes = [o for o in overrides if o.type == OverrideType.CHANGE]
-    groups = [o for o in changes if (Path(conf_dir) / o.key_or_group).is_dir() or o.key_or_group.startswith("hydra/")]
-    keys = [o.key_or_group for o in changes if o not in groups and not o.key_or_group.startswith("hydra")]
-    if not keys:
-        return []
-    choices = [f"{o.key_or_group}={next(iter(o.sweep_string_iterator())) if o.is_sweep_override() else o.value()}"
-               for o in groups]
-    with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
-        tree = OmegaConf.to_container(compose(config_name=config_name, overrides=choices), resolve=False)
-    known = _dotted_keys(tree)
-    lines = []
-    for key in keys:
-        if key not in known:
-            close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-            guess = f"did you mean {close[0]}? " if close else ""
-            lines.append(f"{key} is not a setting: {guess}(python src/{config_name}.py --cfg job lists them all; "
-                         f"+{key}=... adds a new one)")
-    return lines
-
-
-def _dotted_keys(node: Any, prefix: str = "") -> list[str]:
-    """Every key of a plain config tree, dotted (lists' items by index)."""
-    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
-    keys = []
-    for key, value in items:
-        keys += [f"{prefix}{key}", *_dotted_keys(value, f"{prefix}{key}.")]
-    return keys

@@ -1,5 +1,6 @@
 """Where runs and sweep jobs go: the OmegaConf resolvers conf/ uses. Importing this module
-registers them (training.py and the commands do)."""
+registers them (the commands do, before Hydra makes the run's folder). Light on purpose: no torch,
+so that --help and a refused command answer at once."""
 
 from __future__ import annotations
 
@@ -8,14 +9,25 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from ganlab.safety.checkpoints import AUTO, read_checkpoint, run_dir_of
 
 _THIS_PROJECT = Path(__file__).resolve().parents[2]
+AUTO = "auto"  # ckpt_path=auto: this run folder's newest checkpoint, if it has one
 
 
 def project_root() -> str:
     """The checkout this package lives in (where conf/, data/ and logs/ are), else the cwd."""
     return str(_THIS_PROJECT if (_THIS_PROJECT / "conf").is_dir() else Path.cwd())
+
+
+def run_dir_of(ckpt_path: str | None) -> Path | None:
+    """The run folder of a checkpoint this project wrote (``<run>/checkpoints/*.ckpt``), if any."""
+    if not ckpt_path or ckpt_path == AUTO:
+        return None
+    ckpt = Path(ckpt_path).resolve()
+    run = ckpt.parent.parent
+    if ckpt.is_file() and ckpt.parent.name == "checkpoints" and (run / ".hydra").is_dir():
+        return run
+    return None
 
 
 def _resume_dir(ckpt_path: str | None, new_dir: str) -> str:
@@ -31,13 +43,6 @@ def _config_subdir(ckpt_path: str | None, stamp: str, output_dir: str) -> str:
     return f".hydra/resumed_{stamp}" if resumes else ".hydra"
 
 
-def _resume_purge_step(ckpt_path: str | None) -> int | None:
-    """TensorBoard hides events logged after the checkpoint by the run that was cut short."""
-    if run_dir_of(ckpt_path) is None:
-        return None
-    return int(read_checkpoint(ckpt_path)["global_step"]) + 1
-
-
 def _job_dirname(num: int, override_dirname: str, limit: int = 120) -> str:
     """A sweep job's folder: its number and what it changed, cut (with a hash of the whole, so
     names stay unique) where a long override list would pass the file system's 255-byte limit."""
@@ -51,7 +56,6 @@ def register_resolvers() -> None:
     OmegaConf.register_new_resolver("project_root", project_root, replace=True)
     OmegaConf.register_new_resolver("resume_dir", _resume_dir, replace=True)
     OmegaConf.register_new_resolver("config_subdir", _config_subdir, replace=True)
-    OmegaConf.register_new_resolver("resume_purge_step", _resume_purge_step, replace=True)
     OmegaConf.register_new_resolver("job_dirname", _job_dirname, replace=True)
 
 

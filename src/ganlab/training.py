@@ -15,19 +15,19 @@ from hydra.utils import instantiate
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, open_dict
 
-from ganlab.errors import UserError
-import ganlab.run_folders  # noqa: F401  (registers the resolvers conf/ uses)
 from ganlab.config_checks import check_config
+from ganlab.errors import UserError
 from ganlab.engine.engine import settle_device
 from ganlab.reporting.clock import TrainingClock
 from ganlab.reporting.console import announce, quiet_libraries, summarise
 from ganlab.reporting.hparams import log_hyperparameters
 from ganlab.reporting.progress import IterationProgressBar, progress_callback
+from ganlab.run_folders import AUTO  # importing it registers the resolvers conf/ uses
 from ganlab.safety import exit_codes
-from ganlab.safety.checkpoints import AUTO, read_checkpoint
+from ganlab.safety.checkpoints import read_checkpoint
 from ganlab.safety.divergence import Diverged
 from ganlab.safety.interrupts import Interrupted
-from ganlab.safety.resume import resolve_ckpt_path
+from ganlab.safety.resume import purge_step, resolve_ckpt_path
 from ganlab.safety.sweep_signals import is_joblib
 from ganlab.search import check_objective, objective
 
@@ -125,7 +125,8 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     # Lightning's switch: the project's bar in a terminal; off, or in a file, a line now and then
     progress = progress_callback(cfg.trainer.get("enable_progress_bar", True))
     callbacks.append(progress)
-    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
+    loggers = [instantiate(c, purge_step=purge_step(cfg)) if str(c.get("_target_")).endswith("TensorBoardLogger")
+               else instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
     strategy = cfg.trainer.get("strategy") or strategy_for(cfg.trainer)
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers, strategy=strategy,
                                      enable_progress_bar=isinstance(progress, IterationProgressBar))

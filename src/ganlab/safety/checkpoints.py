@@ -19,7 +19,6 @@ from ganlab.errors import UserError
 from ganlab.safety.divergence import Diverged, check_weights
 from ganlab.schedule import ends_interval
 
-AUTO = "auto"  # ckpt_path=auto: this run folder's newest checkpoint, if it has one
 LAST = "last.ckpt"
 
 log = logging.getLogger(__name__)
@@ -201,14 +200,3 @@ def intact_beside(path: str | Path) -> list[str]:
             except UserError:
                 continue
     return [name for _, name in sorted(found, reverse=True)]
-
-
-def run_dir_of(ckpt_path: str | None) -> Path | None:
-    """The run folder of a checkpoint this project wrote (``<run>/checkpoints/*.ckpt``), if any."""
-    if not ckpt_path:
-        return None
-    ckpt = Path(ckpt_path).resolve()
-    run = ckpt.parent.parent
-    if ckpt.is_file() and ckpt.parent.name == "checkpoints" and (run / ".hydra").is_dir():
-        return run
-    return None

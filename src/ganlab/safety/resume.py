@@ -24,7 +24,8 @@ from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ganlab.errors import UserError
-from ganlab.safety.checkpoints import AUTO, checkpoint_files, intact_beside, newest_checkpoint, read_checkpoint
+from ganlab.run_folders import AUTO, run_dir_of
+from ganlab.safety.checkpoints import checkpoint_files, intact_beside, newest_checkpoint, read_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,14 @@ def resolve_ckpt_path(cfg: DictConfig) -> None:
             f"{run_dir} already holds checkpoints of a run, which a fresh start would overwrite: resume it with "
             "ckpt_path=auto, or give this run another folder (hydra.run.dir=...)"
         )
+
+
+def purge_step(cfg: DictConfig) -> int | None:
+    """Where TensorBoard hides what the cut-short run logged after the checkpoint, so that a resume
+    in its own folder shows one continuous curve; None for a fresh run."""
+    if run_dir_of(cfg.get("ckpt_path")) is None:
+        return None
+    return int(read_checkpoint(cfg.ckpt_path)["global_step"]) + 1
 
 
 def check_resume(cfg: DictConfig, derived_data: dict | None = None) -> None:
