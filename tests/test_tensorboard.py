@@ -5,6 +5,7 @@ its pages in a headless browser."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -14,6 +15,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from ganlab.training import train
 
 
 def free_port() -> int:
@@ -122,3 +125,18 @@ def test_the_scalars_images_and_hparams_pages_draw_the_run(tensorboard, empty_te
     with Image.open(shot) as a, Image.open(empty) as b:
         difference = ImageStat.Stat(ImageChops.difference(a.convert("L"), b.convert("L"))).mean[0]
     assert difference > 5, f"the {tab} page with the run looks like the page without runs"
+
+
+def test_custom_scalars_lay_out_the_game_first(make_train_cfg, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.custom_scalar import layout_pb2
+
+    train(make_train_cfg("trainer.max_steps=2", "trainer.log_every_n_steps=1"))
+    acc = EventAccumulator(str(tmp_path))
+    acc.Reload()
+    (config,) = acc.Tensors("custom_scalars__config__")  # where TensorBoard's custom scalars plugin reads it
+    layout = layout_pb2.Layout.FromString(config.tensor_proto.string_val[0])
+    assert [c.title for c in layout.category] == ["1. The game", "2. D's view", "3. Sample quality", "4. Speed"]
+    losses = layout.category[0].chart[0].multiline.tag
+    logged = acc.Tags()["scalars"]
+    assert all(any(re.match(pattern, tag) for tag in logged) for pattern in losses), "the patterns find the tags"

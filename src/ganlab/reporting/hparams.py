@@ -20,6 +20,36 @@ def log_hyperparameters(trainer: L.Trainer, cfg: DictConfig) -> None:
         logger.log_hyperparams(params)
         if isinstance(logger, TensorBoardLogger):
             declare_hparams(logger, run_definition(cfg), final)
+            declare_layout(logger)
+
+
+# TensorBoard's CUSTOM SCALARS tab, in the order a learner reads a GAN: the game (both losses on
+# one chart), D's view of it, then the samples' quality. Tags are regular expressions there.
+LAYOUT = {
+    "1. The game": {
+        "losses: D and G": ["Multiline", [r"train/d_loss$", r"train/g_loss$"]],
+    },
+    "2. D's view": {
+        "D's accuracy (the book's)": ["Multiline", [r"train/d_accuracy$"]],
+        "D on real and generated images": ["Multiline", [r"train/D\(x\)$", r"train/D\(G\(z\)\)$",
+                                                          r"train/D_output\(x\)$", r"train/D_output\(G\(z\)\)$"]],
+        "confusion matrix (rates)": ["Multiline", [r"confusion/.*"]],
+    },
+    "3. Sample quality": {
+        "FID (lower is better)": ["Multiline", [r"eval/fid$"]],
+        "precision and recall (higher is better)": ["Multiline", [r"eval/precision$", r"eval/recall$"]],
+        "classifier score (higher is better, 1-10)": ["Multiline", [r"eval/classifier_score$"]],
+        "digit balance": ["Multiline", [r"eval/min_class_share$", r"eval/class_kl$"]],
+    },
+    "4. Speed": {
+        "training time, s (reporting/clock.py)": ["Multiline", [r"time/training_seconds$"]],
+    },
+}
+
+
+@rank_zero_only
+def declare_layout(logger: TensorBoardLogger) -> None:
+    logger.experiment.add_custom_scalars(LAYOUT)
 
 
 @rank_zero_only
