@@ -63,3 +63,22 @@ def test_speed_is_measured_between_logged_iterations_and_absent_after_one(tmp_pa
     # job, a, status, iterations, training s, it/s
     assert cells[0][3:6] == ["150", "3.0", "50.0"]
     assert cells[1][3:6] == ["30", "", ""], "one logged iteration: no speed to show"
+
+
+def test_the_page_marks_the_best_run_says_which_way_is_better_and_lists_what_was_held_fixed(tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    sweep = tmp_path / "sweep"
+    for num, (batch, fid) in enumerate(((32, 3.5), (64, 2.25), (128, 4.0))):
+        folder = sweep / f"{num}_data.batch_size={batch}"
+        (folder / ".hydra").mkdir(parents=True)
+        (folder / ".hydra" / "overrides.yaml").write_text(f"- data.batch_size={batch}\n- trainer.max_steps=5\n")
+        writer = SummaryWriter(str(folder))
+        writer.add_scalar("final/fid", fid, 5)
+        writer.add_scalar("final/recall", 0.1 * (num + 1), 5)
+        writer.close()
+    page = write_page(sweep).read_text()
+    assert "<th>final/fid (lower is better)</th>" in page and "<th>final/recall (higher is better)</th>" in page
+    assert "<td><b>2.25</b></td>" in page and "<td><b>0.3</b></td>" in page and page.count("<b>") == 2
+    assert "Held fixed: trainer.max_steps=5" in page
+    assert (sweep / "report_finals.png").is_file()

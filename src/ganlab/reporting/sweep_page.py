@@ -20,6 +20,10 @@ from ganlab.reporting.clock import TAG as TIME_TAG
 CURVES = ("train/d_loss", "train/g_loss", "train/d_accuracy", "eval/fid")
 FINALS = ("final/d_loss", "final/g_loss", "final/d_accuracy", "final/fid", "final/classifier_score",
           "final/precision", "final/recall")
+# Which way is better, for the sample-quality scores (the losses and D's accuracy have no better side)
+BETTER = {"final/fid": min, "final/classifier_score": max, "final/precision": max, "final/recall": max,
+          "eval/fid": min}
+PANELS_A_ROW = 3
 
 
 @dataclass
@@ -134,40 +138,77 @@ def _plot(folder: Path, jobs: list[Job], keys: list[str]) -> list[str]:
 
     matplotlib.use("Agg")  # files only; no display on servers
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import ScalarFormatter
 
     names = []
     x_key = keys[0] if len(keys) == 1 and all(_number(j.overrides.get(keys[0])) is not None for j in jobs) else None
     finals = [tag for tag in FINALS if any(tag in j.finals for j in jobs)]
     if finals and len(jobs) > 1:
-        fig, axes = plt.subplots(1, len(finals), figsize=(3.2 * len(finals), 3), squeeze=False)
-        for ax, tag in zip(axes[0], finals):
+        fig, axes = _panels(plt, len(finals))
+        for ax, tag in zip(axes, finals):
             points = [(_number(j.overrides.get(x_key)) if x_key else i, j.finals[tag])
                       for i, j in enumerate(jobs) if tag in j.finals]
             ax.plot(*zip(*sorted(points)), marker="o")
-            ax.set_title(tag, fontsize=9)
+            ax.set_title(_titled(tag), fontsize=10)
             ax.set_xlabel(x_key or "job")
-            if x_key and min(p[0] for p in points) > 0 and max(p[0] for p in points) / min(p[0] for p in points) > 8:
-                ax.set_xscale("log", base=2)
+            if x_key and _log_axis(x_key, [p[0] for p in points]):
+                ax.set_xscale("log", base=2 if "batch_size" in x_key else 10)
+                ax.xaxis.set_major_formatter(ScalarFormatter())
+            ax.yaxis.set_major_formatter(ScalarFormatter(useOffset=False))  # 1.0002, not "+1" and 0.0002
         fig.tight_layout()
         fig.savefig(folder / "report_finals.png", dpi=90)
         plt.close(fig)
         names.append("report_finals.png")
     curves = [tag for tag in CURVES if any(tag in j.curves for j in jobs)]
     if curves:
-        fig, axes = plt.subplots(1, len(curves), figsize=(3.6 * len(curves), 3), squeeze=False)
-        for ax, tag in zip(axes[0], curves):
+        fig, axes = _panels(plt, len(curves))
+        for ax, tag in zip(axes, curves):
             for job in jobs:
                 if tag in job.curves:
                     steps, values = zip(*job.curves[tag])
-                    ax.plot(steps, values, label=_label(job, keys), linewidth=1)
-            ax.set_title(tag, fontsize=9)
+                    # markers: a run that evaluated once still shows its point
+                    ax.plot(steps, values, label=_label(job, keys), linewidth=1, marker="o", markersize=3)
+            ax.set_title(_titled(tag), fontsize=10)
             ax.set_xlabel("iteration")
-        axes[0][-1].legend(fontsize=7)
+            ax.yaxis.set_major_formatter(ScalarFormatter(useOffset=False))
+        axes[len(curves) - 1].legend(fontsize=8)
         fig.tight_layout()
         fig.savefig(folder / "report_curves.png", dpi=90)
         plt.close(fig)
         names.append("report_curves.png")
     return names
+
+
+def _panels(plt, count: int):
+    """``count`` panels of a legible size, wrapped ``PANELS_A_ROW`` to a row; the unused ones hidden."""
+    rows = math.ceil(count / PANELS_A_ROW)
+    columns = min(count, PANELS_A_ROW)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.4 * columns, 3.4 * rows), squeeze=False)
+    flat = list(axes.flat)
+    for ax in flat[count:]:
+        ax.set_visible(False)
+    return fig, flat
+
+
+def _titled(tag: str) -> str:
+    better = BETTER.get(tag)
+    return f"{tag} ({'lower' if better is min else 'higher'} is better)" if better else tag
+
+
+def _log_axis(key: str, values: list[float]) -> bool:
+    """Batch sizes and learning rates are swept in ratios: their axis is logarithmic."""
+    positive = all(v > 0 for v in values)
+    return positive and (key.endswith(("batch_size", ".lr")) or max(values) / min(values) > 8)
+
+
+def fixed_settings(jobs: list[Job], keys: list[str]) -> dict[str, str]:
+    """The command-line settings every job shares: what the sweep held fixed."""
+    shared = {}
+    for key in dict.fromkeys(k for job in jobs for k in job.overrides):
+        values = {job.overrides.get(key) for job in jobs}
+        if key not in keys and len(values) == 1 and None not in values:
+            shared[key] = values.pop()
+    return shared
 
 
 def _label(job: Job, keys: list[str]) -> str:
@@ -176,13 +217,18 @@ def _label(job: Job, keys: list[str]) -> str:
 
 def _html(folder: Path, jobs: list[Job], keys: list[str], plots: list[str]) -> str:
     finals = [tag for tag in FINALS if any(tag in j.finals for j in jobs)]
-    head = ["job", *keys, "status", "iterations", "training s", "it/s", *finals]
+    head = ["job", *keys, "status", "iterations", "training s", "it/s", *(_titled(t) for t in finals)]
+    best = {t: BETTER[t](j.finals[t] for j in jobs if t in j.finals) for t in finals if t in BETTER and len(jobs) > 1}
     rows = []
     for job in jobs:
-        cells = [job.folder.name.split("_")[0] if len(jobs) > 1 else job.folder.name,
+        cells = [html.escape(str(c)) for c in (job.folder.name.split("_")[0] if len(jobs) > 1 else job.folder.name,
                  *(job.overrides.get(k, "") for k in keys), job.status, str(job.iterations),
-                 _shown(job.seconds), _shown(job.speed), *(f"{job.finals[t]:.4g}" if t in job.finals else "" for t in finals)]
-        rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
+                 _shown(job.seconds), _shown(job.speed))]
+        for tag in finals:
+            value = f"{job.finals[tag]:.4g}" if tag in job.finals else ""
+            cells.append(f"<b>{value}</b>" if tag in best and job.finals.get(tag) == best[tag] else value)
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    fixed = fixed_settings(jobs, keys) if len(jobs) > 1 else {}
     grids = "".join(
         f'<figure><img src="{html.escape(str(j.last_grid.relative_to(folder)))}" width="160">'
         f"<figcaption>{html.escape(_label(j, keys))}<br>iteration {j.last_grid.stem.split('_')[-1].lstrip('0') or 0}"
@@ -197,6 +243,8 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}} figure{{display:
 figcaption{{font-size:11px;text-align:center}}</style></head><body>
 <h1>{html.escape(str(folder))}</h1>
 <p>{len(jobs)} run(s){", swept: " + html.escape(", ".join(keys)) if keys and len(jobs) > 1 else ""}</p>
+{"<p>Held fixed: " + html.escape(", ".join(f"{k}={v}" for k, v in fixed.items())) + "</p>" if fixed else ""}
+<p>The best value of each sample-quality score is in bold.</p>
 <table><tr>{"".join(f"<th>{html.escape(h)}</th>" for h in head)}</tr>{"".join(rows)}</table>
 <h2>Plots</h2>{images or "<p>nothing logged yet</p>"}
 <h2>Last sample grids</h2>{grids or "<p>no grids yet</p>"}
