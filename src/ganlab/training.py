@@ -112,8 +112,7 @@ def derived_data_settings(cfg: DictConfig) -> dict:
 
 def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer]:
     """The run's parts, built from the config (seeded first, so weight init repeats too)."""
-    if cfg.get("seed") is None:
-        resolve_seed(cfg)
+    resolve_seed(cfg)  # done already when train() builds; a notebook or test may call build() alone
     check_config(cfg, derived_data_settings(cfg))
     threads = cpu_threads(cfg.get("num_threads", "auto"))
     if threads is not None:
