@@ -115,7 +115,7 @@ class SampleQualityMetrics(L.Callback):
         log.info("Scoring %d real training images once, for the summary to compare with", self.num_samples)
         floor = {k: float(v) for k, v in self.quality.real_floor(self.data_dir, n=self.num_samples).items()
                  if not k.startswith("num_")}
-        tmp = path.with_name(f".{path.name}.partial")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")  # parallel jobs may write it at once
         tmp.write_text(json.dumps({"evaluator_sha256": evaluator, "metrics": floor}, indent=2) + "\n")
         os.replace(tmp, path)
         return floor
