@@ -6,6 +6,7 @@ import hashlib
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -91,3 +92,20 @@ def test_a_run_folder_that_is_a_file_is_refused_in_one_line(tmp_path):
     (tmp_path / "taken").write_text("")
     with pytest.raises(UserError, match=f"the run folder {tmp_path / 'taken'} is a file: give the run a folder"):
         run_folder.claim(tmp_path / "taken")
+
+
+def test_a_sweep_into_a_held_sweep_folder_is_refused(tmp_path):
+    sweep = tmp_path / "sweep"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from ganlab.safety.run_folder import claim; "
+                               "claim(sys.argv[1]); print('held', flush=True); time.sleep(60)", str(sweep)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        done = subprocess.run(train_command("-m", *QUIET, "data.batch_size=32,64", f"hydra.sweep.dir={sweep}"),
+                              cwd=ROOT, capture_output=True, text=True, timeout=120)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert done.returncode == 1
+    assert done.stderr.strip().startswith(f"Error: {sweep} is in use by another run (pid {holder.pid} on ")
+    assert sorted(p.name for p in sweep.iterdir()) == [run_folder.LOCK_NAME], "no job folder, no multirun.yaml"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import math
@@ -202,6 +203,7 @@ def test_sample_quality_is_logged_returned_and_summarised(make_train_cfg, tmp_pa
     )
     with caplog.at_level(logging.INFO, logger="ganlab"):
         metrics = train(cfg)
+    assert "Loading the MNIST evaluator" in caplog.text and "iteration 3: scoring 500 samples" in caplog.text
     # the summary: each score beside what real images score, and which way is better
     floor = json.loads((quick_evaluator_dir / "evaluator" / "real_floor_500.json").read_text())["metrics"]
     assert re.search(rf"  FID +{metrics['eval/fid']:.4g} \[{floor['fid']:.4g}\]  \(lower is better\)", caplog.text)
@@ -463,3 +465,29 @@ def test_the_first_run_of_a_checkout_repeats_like_every_later_one(make_train_cfg
     first, later = run("first"), run("later")
     assert (data_dir / "evaluator").is_dir()
     assert first["train/d_loss"] == later["train/d_loss"] and first["eval/fid"] == later["eval/fid"]
+
+
+def test_in_a_terminal_log_lines_are_written_above_the_bar_not_glued_to_it():
+    from tqdm import tqdm
+
+    from ganlab.reporting.progress import _log_above
+
+    def console_with_bar(above: bool) -> list[str]:
+        stream = io.StringIO()
+        handler = logging.StreamHandler(stream)
+        logging.getLogger().addHandler(handler)
+        try:
+            bar = tqdm(total=10, file=stream, desc="Training", ascii=True)
+            undo = _log_above(bar) if above else None
+            bar.update(5)
+            logging.getLogger("ganlab").warning("iteration 5: FID 43.711")
+            bar.update(5)
+            if undo:
+                undo()
+            bar.close()
+        finally:
+            logging.getLogger().removeHandler(handler)
+        return stream.getvalue().splitlines()
+
+    assert "iteration 5: FID 43.711" in console_with_bar(above=True)
+    assert "iteration 5: FID 43.711" not in console_with_bar(above=False), "without it the line is glued to the bar"

@@ -2,7 +2,8 @@
 in the iterations themselves, from the start of each training step to its end, without start-up,
 evaluation, sample grids or checkpoints (the callbacks that run after it). On a GPU the host may
 run ahead of the device between log iterations; the losses read on log iterations catch it up,
-so the total is right at each logged point."""
+so the total is right at each logged point. Lightning's ``Timer`` callback times whole stages, the
+callbacks' work within them too, so it cannot leave the evaluations out."""
 
 from __future__ import annotations
 
