@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import torch
 from hydra.utils import get_class
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from ganlab.errors import UserError
 from ganlab.run_folders import AUTO
@@ -106,8 +106,8 @@ def _flatten(hint: Any) -> tuple:
         return typing.get_args(hint)
     if hint is torch.Tensor:
         return (float,)  # e.g. a learning rate given as a number or a tensor
-    if hint is Any or origin is not None or isinstance(hint, (ListConfig, str)):
-        return (object,)  # containers, tensors, anything: not checked here
+    if hint is Any or origin is not None or isinstance(hint, str):
+        return (object,)  # containers, anything, a name left unresolved: not checked here
     return (hint,)
 
 
