@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import signal
@@ -109,3 +110,27 @@ def test_a_sweep_into_a_held_sweep_folder_is_refused(tmp_path):
     assert done.returncode == 1
     assert done.stderr.strip().startswith(f"Error: {sweep} is in use by another run (pid {holder.pid} on ")
     assert sorted(p.name for p in sweep.iterdir()) == [run_folder.LOCK_NAME], "no job folder, no multirun.yaml"
+
+
+def test_a_run_that_began_training_keeps_its_record_when_it_fails_later(make_train_cfg, tmp_path, monkeypatch):
+    from ganlab.safety import checkpoints
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "train.log").write_text("an earlier run's lines\n")
+    run_folder.claim(folder)
+    with open(folder / "train.log", "a") as log:
+        log.write("this run's lines\n")  # what Hydra's file handler writes while it trains
+    real_save, saves = checkpoints.torch.save, []
+
+    def fill_the_disk_after_one(obj, file):
+        saves.append(file.name)
+        if len(saves) > 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_save(obj, file)
+
+    monkeypatch.setattr(checkpoints.torch, "save", fill_the_disk_after_one)
+    with pytest.raises(UserError, match="could not write the checkpoint"):
+        run(make_train_cfg("trainer.max_steps=7", output_dir=folder))
+    assert (folder / "train.log").read_text() == "an earlier run's lines\nthis run's lines\n"
+    assert (folder / "checkpoints" / "iter_000005.ckpt").is_file()

@@ -23,7 +23,7 @@ from ganlab.reporting.console import announce, quiet_libraries, summarise
 from ganlab.reporting.hparams import log_hyperparameters
 from ganlab.reporting.progress import IterationProgressBar, progress_callback
 from ganlab.run_folders import AUTO  # importing it registers the resolvers conf/ uses
-from ganlab.safety import exit_codes
+from ganlab.safety import exit_codes, run_folder
 from ganlab.safety.checkpoints import read_checkpoint
 from ganlab.safety.divergence import Diverged
 from ganlab.safety.interrupts import Interrupted
@@ -63,6 +63,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
     datamodule, model, trainer = build(cfg)
     log_hyperparameters(trainer, cfg)
     announce(cfg.paths.output_dir, model, cfg.get("ckpt_path"))
+    # The data first, so that missing or damaged MNIST refuses the run before it begins (both are
+    # no-ops when fit calls them again)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    run_folder.training_begins(cfg.paths.output_dir)
     first, start = _iteration_of(cfg.get("ckpt_path")), time.perf_counter()
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))

@@ -43,6 +43,7 @@ class Claim:
     existed: bool  # the folder was there before this process (a resume, a requeue, a rerun)
     log_size: int  # train.log's size before this process wrote to it
     fd: int  # the open, locked lock file: kept open for the life of the process
+    training: bool = False  # training began: from then on the folder holds the run's record
 
 
 _claims: dict[Path, Claim] = {}
@@ -79,19 +80,29 @@ def claim(folder: str | os.PathLike) -> Claim:
     return _claims[folder]
 
 
+def training_begins(folder: str | os.PathLike) -> None:
+    """From here on a failure is the record of a run that trained, not a refusal: it is kept."""
+    record = _claims.get(Path(folder).resolve())
+    if record is not None:
+        record.training = True
+
+
 def leave_no_trace(folder: str | os.PathLike, config_subdir: str | None) -> None:
-    """Takes back what this process added to ``folder`` for a run that never trained: the whole
-    folder if this process made it, else its config (``config_subdir``, e.g. ``.hydra/resumed_<time>``)
-    and its lines in train.log. A folder this process did not claim (a sweep's job folder, a run
-    built in-process) is removed only if it holds nothing but Hydra's records."""
+    """Takes back what this process added to ``folder`` for a run refused before it trained: the
+    whole folder if this process made it, else its config (``config_subdir``, e.g.
+    ``.hydra/resumed_<time>``) and its lines in train.log. A run that began training (e.g. a full disk
+    later) keeps everything. A folder this process did not claim (a sweep's job folder, a run built
+    in-process) is removed only if it holds nothing but Hydra's records."""
     folder = Path(folder).resolve()
-    _stop_logging_into(folder / LOG_NAME)
     record = _claims.get(folder)
+    if record is not None and record.training:
+        return
+    _stop_logging_into(folder / LOG_NAME)
     if record is None:
         if folder.is_dir() and {p.name for p in folder.iterdir()} <= {".hydra", LOG_NAME, LOCK_NAME}:
             shutil.rmtree(folder)
         return
-    if not record.existed and not any((folder / "checkpoints").glob("*.ckpt")):
+    if not record.existed:
         shutil.rmtree(folder, ignore_errors=True)
         return
     if config_subdir and config_subdir.startswith(".hydra/resumed_"):
