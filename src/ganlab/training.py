@@ -13,7 +13,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from lightning.pytorch.utilities.exceptions import SIGTERMException
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ganlab.config_checks import check_config
 from ganlab.errors import UserError
@@ -144,7 +144,7 @@ def strategy_for(trainer_cfg: DictConfig) -> str:
     devices, accelerator = trainer_cfg.get("devices", 1), trainer_cfg.get("accelerator", "auto")
     if isinstance(devices, str) and "," in devices:
         count = len([d for d in devices.split(",") if d.strip()])
-    elif isinstance(devices, (list, tuple)) or hasattr(devices, "__len__") and not isinstance(devices, str):
+    elif isinstance(devices, (list, tuple)) or OmegaConf.is_list(devices):
         count = len(devices)
     elif devices in ("auto", -1, "-1"):  # every GPU there is; a CPU trainer takes one process
         count = torch.cuda.device_count() if accelerator in ("auto", "gpu", "cuda") else 1
