@@ -52,8 +52,8 @@ def class_shares(folder: Path) -> tuple[float, float]:
     """The smallest and largest digit share of the final evaluation's samples."""
     acc = EventAccumulator(str(folder), size_guidance={"scalars": 0})
     acc.Reload()
-    shares = [acc.Scalars(f"eval/class_share_{d}")[-1].value for d in range(10)
-              if f"eval/class_share_{d}" in acc.Tags()["scalars"]]
+    shares = [acc.Scalars(f"5_digits/class_share_{d}")[-1].value for d in range(10)
+              if f"5_digits/class_share_{d}" in acc.Tags()["scalars"]]
     return (min(shares), max(shares)) if shares else (math.nan, math.nan)
 
 

@@ -48,7 +48,7 @@ def training_window(job_dir: Path) -> tuple[int, float, float]:
     """Iterations between the first and last logged iteration, and their wall times."""
     acc = EventAccumulator(str(job_dir), size_guidance={"scalars": 0})
     acc.Reload()
-    events = acc.Scalars("train/d_loss")
+    events = acc.Scalars("1_losses/d_loss")
     return events[-1].step - events[0].step, events[0].wall_time, events[-1].wall_time
 
 

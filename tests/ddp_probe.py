@@ -26,7 +26,7 @@ class Probe(L.Callback):
         # the generator state the next iteration's noise comes from
         self.noise_states.append(hashlib.sha1(torch.get_rng_state().numpy().tobytes()).hexdigest())
         if trainer.global_step % trainer.log_every_n_steps == 0:
-            self.logged_d_loss.append(float(trainer.callback_metrics["train/d_loss"]))
+            self.logged_d_loss.append(float(trainer.callback_metrics["1_losses/d_loss"]))
         time.sleep(self.sleep)
 
     def on_train_end(self, trainer, pl_module):

@@ -72,7 +72,7 @@ def test_resume_continues_the_same_run_and_its_curves(tmp_path, mnist_dir):
     assert (run_dir / ".hydra" / "config.yaml").read_text() == original_config
     assert len(list((run_dir / ".hydra").glob("resumed_*"))) == 1
     # TensorBoard sees one curve: the cut-short run's steps 4-6 are replaced by the resumed ones
-    steps = [step for step, _ in scalars(run_dir, "train/d_loss")]
+    steps = [step for step, _ in scalars(run_dir, "1_losses/d_loss")]
     assert steps == [1, 2, 3, 4, 5, 6]
 
 

@@ -83,7 +83,7 @@ def test_a_net_and_a_loss_given_only_through_config_train_and_sample(tmp_path, m
     ])
     metrics = train(cfg)
 
-    assert {"train/d_loss", "train/g_loss"} <= set(metrics)
+    assert {"1_losses/d_loss", "1_losses/g_loss"} <= set(metrics)
     assert (run / "samples" / "iter_000004.png").is_file()
     model = load_gan(run / "checkpoints" / "last.ckpt")  # the checkpoint alone rebuilds the toy nets
     assert type(model.generator).__name__ == "TinyGenerator" and type(model.loss).__name__ == "SquaredLoss"

@@ -38,7 +38,7 @@ def test_cuda_graph_trains_like_eager(make_train_cfg, tmp_path, overrides, monke
     assert len(calls) == 4, "3 warm-up iterations and the recording run the Python code; the rest are replays"
     assert trainer.global_step == 12
     (eager_steps, eager_losses), (graph_steps, graph_losses) = (
-        zip(*scalars(tmp_path / run, "train/d_loss")) for run in ("eager", "graph")
+        zip(*scalars(tmp_path / run, "1_losses/d_loss")) for run in ("eager", "graph")
     )
     assert graph_steps == eager_steps == (4, 8, 12)
     diffs = {

@@ -70,9 +70,9 @@ def interrupt_and_resume(tmp_path, mnist_dir, uninterrupted, signum, after_check
         assert "the newest checkpoint in this run's folder (ckpt_path=auto)" in resumed.stderr + resumed.stdout
         assert (run_dir / ".hydra" / "config.yaml").is_file() and list(run_dir.glob(".hydra/resumed_*/config.yaml"))
     assert_same_state(final_state(run_dir), final_state(uninterrupted))
-    losses = scalars(run_dir, "train/d_loss")
-    assert losses == scalars(uninterrupted, "train/d_loss"), "TensorBoard shows the same curve"
-    g_loss = scalars(run_dir, "train/g_loss")[-1][1]
+    losses = scalars(run_dir, "1_losses/d_loss")
+    assert losses == scalars(uninterrupted, "1_losses/d_loss"), "TensorBoard shows the same curve"
+    g_loss = scalars(run_dir, "1_losses/g_loss")[-1][1]
     print(f"{name} {delay} s after {after_checkpoint} existed: exit {stopped.returncode}, stopped after iteration "
           f"{state['step']}; resumed to {ITERATIONS}: d_loss {losses[-1][1]:.6f}, g_loss {g_loss:.6f}, "
           "weights, Adam state and TensorBoard curve equal to the uninterrupted run's")

@@ -143,6 +143,6 @@ def test_a_stopped_optuna_search_on_joblib_ends_with_the_reason(tmp_path, mnist_
     returncode, output = stop_a_joblib_sweep(
         tmp_path / "sweep", mnist_dir, signal.SIGTERM, "launching process", "hparams_search=optuna",
         "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=4", "callbacks.sample_quality=null",
-        "optimized_metric=train/g_loss")
+        "optimized_metric=1_losses/g_loss")
     assert returncode == 1
     assert "SIGTERM stopped training after iteration" in output and "the search stops" in output

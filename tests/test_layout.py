@@ -11,7 +11,7 @@ from helpers import ROOT
 PACKAGE = ROOT / "src" / "ganlab"
 # Bottom to top: a part may import parts of its own layer or below, never above.
 LAYERS = [
-    {"errors", "schedule", "search", "command_line"},
+    {"errors", "tags", "schedule", "search", "command_line"},
     {"safety", "data", "run_folders"},
     {"engine", "metrics"},
     {"models", "reporting"},

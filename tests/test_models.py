@@ -46,7 +46,7 @@ def test_every_model_and_loss_trains(make_train_cfg, tmp_path, model, loss):
     )
     d_steps = {"bce": 2, "hinge": 2, "lsgan": 2, "wgan_gp": 5}[loss]  # separate real+fake, or 5 joint
     assert trainer.global_step == 2 and counter.g_steps == 2 and counter.d_steps == 2 * d_steps
-    losses = [v for _, v in scalars(tmp_path, "train/d_loss")] + [v for _, v in scalars(tmp_path, "train/g_loss")]
+    losses = [v for _, v in scalars(tmp_path, "1_losses/d_loss")] + [v for _, v in scalars(tmp_path, "1_losses/g_loss")]
     assert len(losses) == 4 and all(math.isfinite(v) for v in losses)
     grid = sorted((tmp_path / "samples").glob("iter_*.png"))[-1]
     assert grid.name == "iter_000002.png"
@@ -199,7 +199,7 @@ def test_every_experiment_composes_and_trains(make_train_cfg, tmp_path, experime
     _, trainer = fit(make_train_cfg(f"experiment={experiment}", "trainer.max_steps=2", "data.batch_size=8",
                                     "trainer.log_every_n_steps=1"))
     assert trainer.global_step == 2
-    losses = [v for tag in ("train/d_loss", "train/g_loss") for _, v in scalars(tmp_path, tag)]
+    losses = [v for tag in ("1_losses/d_loss", "1_losses/g_loss") for _, v in scalars(tmp_path, tag)]
     assert len(losses) == 4 and all(math.isfinite(v) for v in losses)
 
 
@@ -270,12 +270,12 @@ def test_minibatch_std_gives_d_the_batchs_spread():
 def test_ds_statistics_are_in_the_terms_of_its_loss():
     real, fake = torch.tensor([0.6, 0.4, 2.0, -1.0]), torch.tensor([0.45, 0.55, -3.0, 0.2])
     bce = statistics(NonSaturatingLoss(), real, fake)  # logits: threshold 0, sigmoid is a probability
-    assert float(bce["train/d_accuracy"]) == pytest.approx((0.75 + 1 - 0.75) / 2)
-    assert float(bce["train/D(x)"]) == pytest.approx(float(torch.sigmoid(real).mean()))
+    assert float(bce["2_discriminator/accuracy"]) == pytest.approx((0.75 + 1 - 0.75) / 2)
+    assert float(bce["2_discriminator/D(x)"]) == pytest.approx(float(torch.sigmoid(real).mean()))
     lsgan = statistics(LeastSquaresLoss(), real, fake)  # targets 1 and 0: real above 0.5
-    assert float(lsgan["confusion/true_positive"]) == 0.5 and float(lsgan["confusion/false_positive"]) == 0.25
-    assert "train/D(x)" not in lsgan and float(lsgan["train/D_output(x)"]) == pytest.approx(0.5)
+    assert float(lsgan["3_confusion/true_positive"]) == 0.5 and float(lsgan["3_confusion/false_positive"]) == 0.25
+    assert "2_discriminator/D(x)" not in lsgan and float(lsgan["2_discriminator/D_output(x)"]) == pytest.approx(0.5)
     hinge = statistics(HingeLoss(), real, fake)
-    assert float(hinge["confusion/true_positive"]) == 0.75 and "train/D(x)" not in hinge
+    assert float(hinge["3_confusion/true_positive"]) == 0.75 and "2_discriminator/D(x)" not in hinge
     wgan = statistics(WassersteinGPLoss(), real, fake)  # a critic's scores decide nothing
-    assert set(wgan) == {"train/D_output(x)", "train/D_output(G(z))"}
+    assert set(wgan) == {"2_discriminator/D_output(x)", "2_discriminator/D_output(G(z))"}

@@ -38,7 +38,7 @@ def test_the_report_reads_finished_failed_and_not_yet_started_jobs(checkpoint, t
 def test_training_time_is_the_runs_own_count_of_it(make_train_cfg, tmp_path):
     train(make_train_cfg("trainer.max_steps=6", "trainer.log_every_n_steps=3", output_dir=tmp_path / "run"))
     (tmp_path / "run" / ".hydra").mkdir()
-    clock = scalars(tmp_path / "run", "time/training_seconds")
+    clock = scalars(tmp_path / "run", "6_time/training_seconds")
     assert [step for step, _ in clock] == [3, 6] and 0 < clock[0][1] < clock[1][1]
     table = write_page(tmp_path / "run").read_text().split("</table>")[0].split("<tr>")
     header = [c.split("</th>")[0] for c in table[1].split("<th>")[1:]]
@@ -47,16 +47,18 @@ def test_training_time_is_the_runs_own_count_of_it(make_train_cfg, tmp_path):
 
 
 def test_speed_is_measured_between_logged_iterations_and_absent_after_one(tmp_path):
+    """Runs from before the clock; the first one also from before the numbered tags (train/d_loss)."""
     from torch.utils.tensorboard import SummaryWriter
 
     sweep = tmp_path / "sweep"
-    for job, points in (("0_a=1", [(50, 1000.0), (100, 1001.0), (150, 1002.0)]), ("1_a=2", [(30, 1000.0)])):
+    for job, tag, points in (("0_a=1", "train/d_loss", [(50, 1000.0), (100, 1001.0), (150, 1002.0)]),
+                             ("1_a=2", "1_losses/d_loss", [(30, 1000.0)])):
         folder = sweep / job
         (folder / ".hydra").mkdir(parents=True)
         (folder / ".hydra" / "overrides.yaml").write_text(f"- a={job[-1]}\n")
         writer = SummaryWriter(str(folder))
         for step, wall in points:  # a start-up of minutes before the first point must not count
-            writer.add_scalar("train/d_loss", 0.5, step, walltime=wall)
+            writer.add_scalar(tag, 0.5, step, walltime=wall)
         writer.close()
     rows = write_page(sweep).read_text().split("</table>")[0].split("<tr>")[2:]
     cells = [[c.split("</td>")[0] for c in row.split("<td>")[1:]] for row in rows]

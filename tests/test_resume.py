@@ -113,10 +113,10 @@ def test_resume_continues_exactly_where_the_checkpoint_left_off(make_train_cfg, 
         counter,
     )
     assert counter.batches == 5 and trainer.global_step == 10
-    resumed_losses = scalars(resumed, "train/d_loss")
+    resumed_losses = scalars(resumed, "1_losses/d_loss")
     assert [step for step, _ in resumed_losses] == [6, 7, 8, 9, 10]
     # same data batches, same noise, same Adam state: the resumed run repeats the uninterrupted one
-    assert resumed_losses == scalars(first, "train/d_loss")[5:]
+    assert resumed_losses == scalars(first, "1_losses/d_loss")[5:]
     opt_g, opt_d = trainer.optimizers
     adam_steps = [float(s["step"]) for opt in (opt_g, opt_d) for s in list(opt.state.values())[:1]]
     assert adam_steps == [10.0, 20.0], "Adam's state (and its step count) must come from the checkpoint"

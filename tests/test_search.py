@@ -22,7 +22,7 @@ def search(tmp_path, data_dir, *overrides: str) -> subprocess.CompletedProcess:
 def test_a_search_without_its_metric_stops_before_training(tmp_path, mnist_dir):
     done = search(tmp_path, mnist_dir, "callbacks.sample_quality=null", "hydra.sweeper.n_trials=2")
     assert done.returncode == 1
-    assert ("optimized_metric=eval/fid comes from the sample-quality evaluation, which callbacks.sample_quality=null "
+    assert ("optimized_metric=4_quality/fid comes from the sample-quality evaluation, which callbacks.sample_quality=null "
             "switches off") in done.stdout + done.stderr
     assert not [p for p in (tmp_path / "search").iterdir() if p.is_dir()], "no trial folder"
 
@@ -46,3 +46,13 @@ def test_optuna_searches_the_learning_rates_betas_and_batch_size(tmp_path, quick
         assert config["model"]["optimizer_d"]["betas"] == [beta1, 0.999], "the searched beta1 is applied"
         assert len(trial.name) <= 120
     print(f"optuna: 3 trials, best FID {results['best_value']:.2f} with {results['best_params']}")
+
+
+def test_a_metric_by_its_former_name_is_refused_with_its_new_one(make_train_cfg):
+    from ganlab.errors import UserError
+    from ganlab.search import check_objective
+
+    with pytest.raises(UserError, match=r"optimized_metric=eval/fid is a metric's former name: it is logged as "
+                                        r"4_quality/fid \(optimized_metric=4_quality/fid\)"):
+        check_objective(make_train_cfg("optimized_metric=eval/fid"))
+    check_objective(make_train_cfg("optimized_metric=4_quality/fid"))

@@ -68,9 +68,10 @@ def test_tensorboard_serves_the_runs_scalars_images_and_hparams(tensorboard):
     base, run = tensorboard
     assert run in get(f"{base}/data/runs")
     scalar_tags = get(f"{base}/data/plugin/scalars/tags")[run]
-    assert {"train/d_loss", "train/g_loss", "train/d_accuracy", "confusion/true_positive",
+    assert {"1_losses/d_loss", "1_losses/g_loss", "2_discriminator/accuracy", "3_confusion/true_positive",
             "final/d_loss"} <= set(scalar_tags)
-    points = get(f"{base}/data/plugin/scalars/scalars?run={run}&tag=train/d_loss")
+    assert scalar_tags["1_losses/d_loss"]["description"].startswith("<p>D's loss"), "shown on the chart as markdown"
+    points = get(f"{base}/data/plugin/scalars/scalars?run={run}&tag=1_losses/d_loss")
     assert [p[1] for p in points] == [2, 4, 5]  # every 2nd iteration and the last (step is the 2nd field)
     assert "samples" in get(f"{base}/data/plugin/images/tags")[run]
     experiment = get(f"{base}/data/plugin/hparams/experiment", {"experimentName": ""})
@@ -105,7 +106,8 @@ def test_the_time_series_page_shows_the_runs_charts_and_grids(tensorboard):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page = browse(f"{base}/#timeseries", SCREENSHOTS / "tensorboard_timeseries.png")
     assert "samples" in page, "the sample grid's card"
-    assert any(tag in page for tag in ("train/", "confusion/", "final/")), "a scalar chart's card"
+    groups = [page.find(group) for group in ("1_losses", "2_discriminator", "3_confusion", "final")]
+    assert -1 not in groups and groups == sorted(groups), "the game first, then D's view, then the HPARAMS columns"
 
 
 @pytest.mark.slow

@@ -14,11 +14,13 @@ import pytest
 import torch
 import yaml
 from hydra.errors import InstantiationException
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from lightning.pytorch.plugins.precision import MixedPrecision
 from lightning.pytorch.strategies import Strategy
 
 from ganlab.errors import UserError
 from ganlab.reporting.progress import IterationProgressBar, ProgressLines
+from ganlab.reporting.training_curves import TrainingCurves
 from ganlab.engine.updates import needs_lightning_path
 from ganlab.training import build, strategy_for, train
 from helpers import StepCounter, assert_same_weights, fit, image_steps, scalars, with_mnist
@@ -30,8 +32,8 @@ def test_max_steps_is_iterations(make_train_cfg, tmp_path):
     assert (counter.batches, counter.g_steps, counter.d_steps) == (7, 7, 14)
     assert trainer.global_step == 7
     # every 2nd iteration, and the last one, which Lightning's own schedule would not write
-    assert [step for step, _ in scalars(tmp_path, "train/d_loss")] == [2, 4, 6, 7]
-    assert [step for step, _ in scalars(tmp_path, "confusion/true_positive")] == [2, 4, 6, 7]
+    assert [step for step, _ in scalars(tmp_path, "1_losses/d_loss")] == [2, 4, 6, 7]
+    assert [step for step, _ in scalars(tmp_path, "3_confusion/true_positive")] == [2, 4, 6, 7]
 
 
 def test_joint_discriminator_update_is_one_step(make_train_cfg):
@@ -153,17 +155,19 @@ def test_other_network_is_frozen_during_each_update(make_train_cfg, d_update):
 
 def test_logged_statistics_are_consistent(make_train_cfg, tmp_path):
     fit(make_train_cfg("trainer.max_steps=3", "trainer.log_every_n_steps=1"))
-    tags = ["train/d_loss", "train/g_loss", "train/d_accuracy", "train/D(x)", "train/D(G(z))"]
-    tags += [f"confusion/{k}" for k in ("true_positive", "false_negative", "true_negative", "false_positive")]
+    tags = ["1_losses/d_loss", "1_losses/g_loss", "2_discriminator/accuracy", "2_discriminator/D(x)",
+            "2_discriminator/D(G(z))"]
+    tags += [f"3_confusion/{k}" for k in ("true_positive", "false_negative", "true_negative", "false_positive")]
     values = {tag: dict(scalars(tmp_path, tag)) for tag in tags}
     assert all(sorted(v) == [1, 2, 3] for v in values.values())
     for step in (1, 2, 3):
         v = {tag: values[tag][step] for tag in tags}
-        assert v["confusion/true_positive"] + v["confusion/false_negative"] == pytest.approx(1)
-        assert v["confusion/true_negative"] + v["confusion/false_positive"] == pytest.approx(1)
-        expected = (v["confusion/true_positive"] + v["confusion/true_negative"]) / 2
-        assert v["train/d_accuracy"] == pytest.approx(expected)
-        assert 0 < v["train/D(x)"] < 1 and 0 < v["train/D(G(z))"] < 1 and v["train/d_loss"] > 0 and v["train/g_loss"] > 0
+        assert v["3_confusion/true_positive"] + v["3_confusion/false_negative"] == pytest.approx(1)
+        assert v["3_confusion/true_negative"] + v["3_confusion/false_positive"] == pytest.approx(1)
+        expected = (v["3_confusion/true_positive"] + v["3_confusion/true_negative"]) / 2
+        assert v["2_discriminator/accuracy"] == pytest.approx(expected)
+        assert 0 < v["2_discriminator/D(x)"] < 1 and 0 < v["2_discriminator/D(G(z))"] < 1
+        assert v["1_losses/d_loss"] > 0 and v["1_losses/g_loss"] > 0
 
 
 def test_a_run_with_one_grid_still_gets_its_gif(make_train_cfg, tmp_path):
@@ -206,20 +210,39 @@ def test_sample_quality_is_logged_returned_and_summarised(make_train_cfg, tmp_pa
     assert "Loading the MNIST evaluator" in caplog.text and "iteration 3: scoring 500 samples" in caplog.text
     # the summary: each score beside what real images score, and which way is better
     floor = json.loads((quick_evaluator_dir / "evaluator" / "real_floor_500.json").read_text())["metrics"]
-    assert re.search(rf"  FID +{metrics['eval/fid']:.4g} \[{floor['fid']:.4g}\]  \(lower is better\)", caplog.text)
+    assert re.search(rf"  FID +{metrics['4_quality/fid']:.4g} \[{floor['fid']:.4g}\]  \(lower is better\)", caplog.text)
     assert re.search(r"  recall +[0-9.e-]+ \[[0-9.]+\]  \(higher is better\)", caplog.text)
-    assert [step for step, _ in scalars(tmp_path, "eval/fid")] == [3, 4]
-    for name in ("classifier_score", "precision", "recall", "min_class_share", "class_kl", "class_share_7"):
-        assert len(scalars(tmp_path, f"eval/{name}")) == 2
-    assert metrics["eval/fid"] == pytest.approx(scalars(tmp_path, "eval/fid")[-1][1]) and metrics["eval/fid"] > 0
-    assert scalars(tmp_path, "final/fid") == [(4, pytest.approx(metrics["eval/fid"]))]
+    assert [step for step, _ in scalars(tmp_path, "4_quality/fid")] == [3, 4]
+    for tag in ("4_quality/classifier_score", "4_quality/precision", "4_quality/recall", "5_digits/min_class_share",
+                "5_digits/class_kl", "5_digits/class_share_7", "6_time/evaluation_seconds"):
+        assert len(scalars(tmp_path, tag)) == 2
+    assert metrics["4_quality/fid"] == pytest.approx(scalars(tmp_path, "4_quality/fid")[-1][1])
+    assert metrics["4_quality/fid"] > 0
+    assert scalars(tmp_path, "final/fid") == [(4, pytest.approx(metrics["4_quality/fid"]))]
+
+
+def test_every_chart_has_a_description_and_the_game_comes_first(make_train_cfg, tmp_path, quick_evaluator_dir):
+    """TensorBoard sorts chart groups by name and shows each tag's first description on its chart."""
+    train(make_train_cfg("trainer.max_steps=2", "eval_interval=2", f"paths.data_dir={quick_evaluator_dir}",
+                         "callbacks.sample_quality.num_samples=200", "+callbacks.sample_quality.min_evaluator_accuracy=0.9",
+                         quality=True))
+    acc = EventAccumulator(str(tmp_path))
+    acc.Reload()
+    logged = acc.Tags()["scalars"]
+    assert len(logged) > 30
+    undescribed = [tag for tag in logged if tag not in acc.summary_metadata
+                   or not acc.SummaryMetadata(tag).summary_description]
+    assert undescribed == []
+    assert acc.SummaryMetadata("4_quality/fid").summary_description.startswith("Lower is better.")
+    groups = list(dict.fromkeys(tag.split("/")[0] for tag in sorted(logged)))
+    assert groups == ["1_losses", "2_discriminator", "3_confusion", "4_quality", "5_digits", "6_time", "final"]
 
 
 def test_same_seed_repeats_exactly_and_another_differs(make_train_cfg, tmp_path):
     def losses(seed, name):
         out = tmp_path / name
         train(make_train_cfg("trainer.max_steps=20", "trainer.log_every_n_steps=1", f"seed={seed}", output_dir=out))
-        return [v for _, v in scalars(out, "train/d_loss")], [v for _, v in scalars(out, "train/g_loss")]
+        return [v for _, v in scalars(out, "1_losses/d_loss")], [v for _, v in scalars(out, "1_losses/g_loss")]
 
     first, again, other = losses(1, "a"), losses(1, "b"), losses(2, "c")
     assert first == again
@@ -230,7 +253,7 @@ def test_seed_null_draws_a_fresh_seed_and_logs_it_so_the_run_repeats(make_train_
     def run(seed, name):
         out = tmp_path / name
         train(make_train_cfg("trainer.max_steps=6", "trainer.log_every_n_steps=1", f"seed={seed}", output_dir=out))
-        return [v for _, v in scalars(out, "train/d_loss")]
+        return [v for _, v in scalars(out, "1_losses/d_loss")]
 
     with caplog.at_level(logging.INFO, logger="ganlab"):
         drawn = run("null", "a"), run("null", "b")
@@ -303,7 +326,7 @@ def test_no_values_are_read_back_between_log_iterations(make_train_cfg, extra):
 def test_bf16_mixed_precision_trains(make_train_cfg, tmp_path):
     """The mixed-precision path a GPU run uses (bf16 autocast) also runs on the CPU."""
     fit(make_train_cfg("trainer.max_steps=3", "trainer.log_every_n_steps=1", "trainer.precision=bf16-mixed"))
-    losses = [v for _, v in scalars(tmp_path, "train/d_loss")]
+    losses = [v for _, v in scalars(tmp_path, "1_losses/d_loss")]
     assert len(losses) == 3 and all(math.isfinite(v) for v in losses)
 
 
@@ -401,7 +424,7 @@ def test_each_logger_choice_trains(make_train_cfg, tmp_path, logger, files):
     assert written == files
     if "metrics.csv" in files:
         rows = (tmp_path / "metrics.csv").read_text().splitlines()
-        assert "train/d_loss" in rows[0].split(",") and len(rows) >= 4
+        assert "1_losses/d_loss" in rows[0].split(",") and len(rows) >= 4
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file() and (tmp_path / "samples").is_dir()
 
 
@@ -421,7 +444,7 @@ def test_mlflow_and_wandb_log_offline_with_their_sample_grids(make_train_cfg, tm
 
         client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
         (run,) = client.search_runs([client.get_experiment_by_name("ganlab").experiment_id])
-        assert [m.step for m in client.get_metric_history(run.info.run_id, "train/d_loss")] == [1, 2, 3]
+        assert [m.step for m in client.get_metric_history(run.info.run_id, "1_losses/d_loss")] == [1, 2, 3]
         assert list((tmp_path / "mlartifacts").rglob("samples*.png")), "the sample grid"
     else:
         (run,) = (tmp_path / "wandb").glob("offline-run-*")
@@ -464,7 +487,7 @@ def test_the_first_run_of_a_checkout_repeats_like_every_later_one(make_train_cfg
 
     first, later = run("first"), run("later")
     assert (data_dir / "evaluator").is_dir()
-    assert first["train/d_loss"] == later["train/d_loss"] and first["eval/fid"] == later["eval/fid"]
+    assert first["1_losses/d_loss"] == later["1_losses/d_loss"] and first["4_quality/fid"] == later["4_quality/fid"]
 
 
 def test_in_a_terminal_log_lines_are_written_above_the_bar_not_glued_to_it():
@@ -491,3 +514,12 @@ def test_in_a_terminal_log_lines_are_written_above_the_bar_not_glued_to_it():
 
     assert "iteration 5: FID 43.711" in console_with_bar(above=True)
     assert "iteration 5: FID 43.711" not in console_with_bar(above=False), "without it the line is glued to the bar"
+
+
+def test_a_checkpoint_from_before_the_numbered_tags_resumes_its_curves():
+    curves = TrainingCurves("unused.png")
+    for old in ({"iteration": [50], "d_loss": [0.7], "g_loss": [0.8], "d_accuracy": [0.5]},
+                {"iteration": [50], "train/d_loss": [0.7], "train/g_loss": [0.8], "train/d_accuracy": [0.5]}):
+        curves.load_state_dict({"history": old})
+        assert curves.history == {"iteration": [50], "1_losses/d_loss": [0.7], "1_losses/g_loss": [0.8],
+                                  "2_discriminator/accuracy": [0.5]}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from ganlab import tags
 from ganlab.errors import UserError
 
 
@@ -15,9 +16,13 @@ def searching() -> bool:
 
 
 def check_objective(cfg: DictConfig) -> None:
-    """Before training: a search for an eval/* metric needs the evaluation that measures it."""
+    """Before training: a search for a sample-quality metric (4_quality/*, 5_digits/*) needs the
+    evaluation that measures it."""
     name = cfg.get("optimized_metric")
-    if searching() and name and name.startswith("eval/") and not (cfg.get("callbacks") or {}).get("sample_quality"):
+    if name in tags.FORMER:
+        raise UserError(f"optimized_metric={name} is a metric's former name: it is logged as {tags.FORMER[name]} "
+                        f"(optimized_metric={tags.FORMER[name]})")
+    if searching() and name and tags.is_score(name) and not (cfg.get("callbacks") or {}).get("sample_quality"):
         raise UserError(f"optimized_metric={name} comes from the sample-quality evaluation, which "
                          "callbacks.sample_quality=null switches off: the search would have nothing to optimise")
 

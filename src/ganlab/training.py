@@ -82,7 +82,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         model.engine.hand_over_interrupt()  # e.g. submitit's requeue on SLURM, which exits
         raise Interrupted(model.engine.stopped_by, trainer.global_step)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
-    for callback in trainer.callbacks:  # e.g. eval/fid from SampleQualityMetrics
+    for callback in trainer.callbacks:  # e.g. 4_quality/fid from SampleQualityMetrics
         metrics.update(getattr(callback, "results", {}))
     clock = next(c for c in trainer.callbacks if isinstance(c, TrainingClock))
     summarise(trainer, cfg.paths.output_dir, first, clock.this_session, time.perf_counter() - start, metrics)

@@ -11,6 +11,7 @@ from lightning.pytorch.accelerators import CPUAccelerator, CUDAAccelerator
 from lightning.pytorch.core.optimizer import LightningOptimizer
 from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 
+from ganlab import tags
 from ganlab.engine import cuda_graph
 from ganlab.engine.counting import count_iteration
 from ganlab.engine.updates import direct_update, lightning_update, needs_lightning_path
@@ -117,7 +118,8 @@ class Engine(L.Callback):
         if is_log_iteration(trainer) and trainer.global_step % trainer.log_every_n_steps:
             # Lightning hands logged values to the loggers on its own every-n schedule, which the
             # last iteration of a run of, say, 130 (or 30) at every 50 misses: handed over here.
-            last = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(("train/", "confusion/"))}
+            groups = (tags.LOSSES, tags.DISCRIMINATOR, tags.CONFUSION)
+            last = {k: float(v) for k, v in trainer.callback_metrics.items() if k.split("/")[0] in groups}
             for logger in trainer.loggers:
                 logger.log_metrics(last, step=trainer.global_step)
 

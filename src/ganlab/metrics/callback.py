@@ -8,6 +8,7 @@ from pathlib import Path
 
 import lightning as L
 
+from ganlab import tags
 from ganlab.errors import UserError
 from ganlab.metrics import SampleQuality, load_evaluator
 from ganlab.metrics.evaluator import train_in_a_process_of_its_own
@@ -23,7 +24,7 @@ HEADLINE = ("fid", "classifier_score", "precision", "recall", "min_class_share",
 class SampleQualityMetrics(L.Callback):
     """Every ``every_n_iterations`` and after the last iteration, draws ``num_samples`` images from G
     and scores them against the MNIST test set with the MNIST evaluator (ganlab.metrics): logged
-    under ``eval/``, and the last evaluation's headline numbers as ``final/*`` for HPARAMS.
+    under ``4_quality/`` and ``5_digits/``, and the last evaluation's headline numbers as ``final/*`` for HPARAMS.
 
     Rank 0 scores alone (the other ranks wait at their next synchronisation). The samples always
     come from the same noise seed, so two evaluations differ only by the generator.
@@ -47,7 +48,7 @@ class SampleQualityMetrics(L.Callback):
         self.latest: dict[str, float] = {}
         self.results: dict[str, float] = {}  # the last evaluation as logged; train() returns these
         # declared to TensorBoard's HPARAMS tab when the run starts (reporting/hparams.py)
-        self.final_metrics = tuple(f"final/{name}" for name in HEADLINE)
+        self.final_metrics = tuple(tags.final(name) for name in HEADLINE)
 
     def setup(self, trainer: L.Trainer, pl_module, stage: str) -> None:
         if stage != "fit" or not trainer.is_global_zero or self.quality is not None:
@@ -82,20 +83,20 @@ class SampleQualityMetrics(L.Callback):
             log.warning("iteration %d: samples could not be scored: %s", trainer.global_step, err)
             scores = {"fid": float("nan")}
         self.latest = scores
-        metrics = {f"eval/{k}": float(v) for k, v in scores.items() if not k.startswith("num_")}
-        metrics["eval/seconds"] = time.perf_counter() - start
+        metrics = {tags.score(k): float(v) for k, v in scores.items() if not k.startswith("num_")}
+        metrics[tags.EVALUATION_SECONDS] = time.perf_counter() - start
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=trainer.global_step)
         self.results = metrics
         log.info("iteration %d: FID %.3f, classifier score %.2f (%d samples, %.1f s)", trainer.global_step,
                  scores.get("fid", float("nan")), scores.get("classifier_score", float("nan")),
-                 self.num_samples, metrics["eval/seconds"])
+                 self.num_samples, metrics[tags.EVALUATION_SECONDS])
         return scores
 
     def on_train_end(self, trainer: L.Trainer, pl_module) -> None:
         if not trainer.is_global_zero or not self.latest:
             return
-        final = {f"final/{k}": float(self.latest.get(k, float("nan"))) for k in HEADLINE}
+        final = {tags.final(k): float(self.latest.get(k, float("nan"))) for k in HEADLINE}
         for logger in trainer.loggers:
             logger.log_metrics(final, step=trainer.global_step)
         # what real images score, for the summary to show beside each metric (cached: seconds once)

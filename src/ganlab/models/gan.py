@@ -24,6 +24,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from ganlab import tags
 from ganlab.engine import Engine
 from ganlab.errors import UserError
 from ganlab.models.augment import check_policy, diff_augment
@@ -163,8 +164,8 @@ class GAN(L.LightningModule):
         # IterationProgressBar shows d_loss and g_loss when they change.
         self.log_dict(
             {
-                "train/d_loss": d_loss,
-                "train/g_loss": g_loss,
+                tags.D_LOSS: d_loss,
+                tags.G_LOSS: g_loss,
                 **statistics(self.loss, real_logits, fake_logits),  # accuracy, D(x), confusion matrix
                 # Lightning would put its batch counter (one behind) on the x-axis; this is the iteration
                 "step": float(self.global_step),

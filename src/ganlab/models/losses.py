@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ganlab import tags
 from ganlab.errors import UserError
 
 
@@ -148,14 +149,14 @@ def statistics(loss: GANLoss, real: torch.Tensor, fake: torch.Tensor) -> dict[st
         false_pos = (fake > loss.threshold).float().mean()
         stats.update({
             # the book's accuracy: mean of Keras' binary accuracy on the real and fake batches
-            "train/d_accuracy": (true_pos + 1 - false_pos) / 2,
-            "confusion/true_positive": true_pos,
-            "confusion/false_negative": 1 - true_pos,
-            "confusion/true_negative": 1 - false_pos,
-            "confusion/false_positive": false_pos,
+            tags.D_ACCURACY: (true_pos + 1 - false_pos) / 2,
+            tags.TRUE_POSITIVE: true_pos,
+            tags.FALSE_NEGATIVE: 1 - true_pos,
+            tags.TRUE_NEGATIVE: 1 - false_pos,
+            tags.FALSE_POSITIVE: false_pos,
         })
     if loss.probability:
-        stats.update({"train/D(x)": torch.sigmoid(real).mean(), "train/D(G(z))": torch.sigmoid(fake).mean()})
+        stats.update({tags.D_REAL: torch.sigmoid(real).mean(), tags.D_FAKE: torch.sigmoid(fake).mean()})
     else:
-        stats.update({"train/D_output(x)": real.mean(), "train/D_output(G(z))": fake.mean()})
+        stats.update({tags.D_OUTPUT_REAL: real.mean(), tags.D_OUTPUT_FAKE: fake.mean()})
     return stats

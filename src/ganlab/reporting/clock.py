@@ -12,13 +12,14 @@ from typing import Any
 
 import lightning as L
 
+from ganlab import tags
 from ganlab.schedule import is_log_iteration
 
-TAG = "time/training_seconds"
+TAG = tags.TRAINING_SECONDS
 
 
 class TrainingClock(L.Callback):
-    """Adds up each iteration's time; logs the total as ``time/training_seconds`` on log iterations.
+    """Adds up each iteration's time; logs the total as ``6_time/training_seconds`` on log iterations.
     First among the callbacks (training.py), so its end of an iteration comes before the others' work.
     The total is saved in checkpoints, so a resumed run goes on counting."""
 

@@ -17,6 +17,8 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig
 
+from ganlab import tags
+
 log = logging.getLogger("ganlab")
 
 # Lightning's INFO lines at start-up (GPU/TPU available, a LitLogger advert, LOCAL_RANK, "max_steps
@@ -41,7 +43,8 @@ def announce(run_dir: str | Path, module: L.LightningModule, resumed_from: str |
         f"{name} {type(net).__name__} ({sum(p.numel() for p in net.parameters()):,} parameters)" for name, net in nets))
 
 
-# The sample-quality scores the summary shows, by their eval/ name: what they are called, which way is better
+# The sample-quality scores the summary shows, by their name in metrics/quality.py: what they are
+# called, which way is better
 SCORES = {
     "fid": ("FID", "lower"),
     "classifier_score": ("classifier score", "higher"),
@@ -62,12 +65,12 @@ def summarise(trainer: L.Trainer, run_dir: str | Path, first_iteration: int, tra
     log.info("Trained iterations %d-%d in %.1f s of training (%.1f it/s); %.1f s wall, start-up, evaluation and "
              "checkpoints included", first_iteration, trainer.global_step, training_seconds,
              done / training_seconds if training_seconds > 0 else float("nan"), wall_seconds)
-    losses = [f"{key.removeprefix('train/')} {metrics[key]:.4g}" for key in ("train/d_loss", "train/g_loss",
-              "train/d_accuracy") if key in metrics]
+    losses = [f"{name} {metrics[key]:.4g}" for name, key in (("d_loss", tags.D_LOSS), ("g_loss", tags.G_LOSS),
+              ("d_accuracy", tags.D_ACCURACY)) if key in metrics]
     if losses:
         log.info("Final: %s", ", ".join(losses))
-    scores = [(name, metrics[f"eval/{key}"], metrics.get(f"floor/{key}"), better)
-              for key, (name, better) in SCORES.items() if f"eval/{key}" in metrics]
+    scores = [(name, metrics[tags.score(key)], metrics.get(f"floor/{key}"), better)
+              for key, (name, better) in SCORES.items() if tags.score(key) in metrics]
     if scores:
         log.info("Sample quality at iteration %d (real MNIST images score the value in brackets):", trainer.global_step)
         for name, value, floor, better in scores:

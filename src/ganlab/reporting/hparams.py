@@ -3,11 +3,15 @@ settings that define it with the ``final/*`` metrics as columns."""
 
 from __future__ import annotations
 
+import re
+
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
+
+from ganlab import tags
 
 
 def log_hyperparameters(trainer: L.Trainer, cfg: DictConfig) -> None:
@@ -23,26 +27,31 @@ def log_hyperparameters(trainer: L.Trainer, cfg: DictConfig) -> None:
             declare_layout(logger)
 
 
+def _exactly(tag: str) -> str:
+    return f"^{re.escape(tag)}$"  # the layout's tags are regular expressions
+
+
 # TensorBoard's CUSTOM SCALARS tab, in the order a learner reads a GAN: the game (both losses on
 # one chart), D's view of it, then the samples' quality. Tags are regular expressions there.
 LAYOUT = {
     "1. The game": {
-        "losses: D and G": ["Multiline", [r"train/d_loss$", r"train/g_loss$"]],
+        "losses: D and G": ["Multiline", [_exactly(tags.D_LOSS), _exactly(tags.G_LOSS)]],
     },
     "2. D's view": {
-        "D's accuracy (the book's)": ["Multiline", [r"train/d_accuracy$"]],
-        "D on real and generated images": ["Multiline", [r"train/D\(x\)$", r"train/D\(G\(z\)\)$",
-                                                          r"train/D_output\(x\)$", r"train/D_output\(G\(z\)\)$"]],
-        "confusion matrix (rates)": ["Multiline", [r"confusion/.*"]],
+        "D's accuracy (the book's)": ["Multiline", [_exactly(tags.D_ACCURACY)]],
+        "D on real and generated images": ["Multiline", [_exactly(tag) for tag in (
+            tags.D_REAL, tags.D_FAKE, tags.D_OUTPUT_REAL, tags.D_OUTPUT_FAKE)]],
+        "confusion matrix (rates)": ["Multiline", [rf"{tags.CONFUSION}/.*"]],
     },
     "3. Sample quality": {
-        "FID (lower is better)": ["Multiline", [r"eval/fid$"]],
-        "precision and recall (higher is better)": ["Multiline", [r"eval/precision$", r"eval/recall$"]],
-        "classifier score (higher is better, 1-10)": ["Multiline", [r"eval/classifier_score$"]],
-        "digit balance": ["Multiline", [r"eval/min_class_share$", r"eval/class_kl$"]],
+        "FID (lower is better)": ["Multiline", [_exactly(tags.score("fid"))]],
+        "precision and recall (higher is better)": ["Multiline", [_exactly(tags.score("precision")),
+                                                                   _exactly(tags.score("recall"))]],
+        "classifier score (higher is better, 1-10)": ["Multiline", [_exactly(tags.score("classifier_score"))]],
+        "digit balance": ["Multiline", [_exactly(tags.score("min_class_share")), _exactly(tags.score("class_kl"))]],
     },
     "4. Speed": {
-        "training time, s (reporting/clock.py)": ["Multiline", [r"time/training_seconds$"]],
+        "training time, s (reporting/clock.py)": ["Multiline", [_exactly(tags.TRAINING_SECONDS)]],
     },
 }
 

@@ -17,12 +17,13 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback, TQDMProgressBar
 from tqdm import tqdm
 
+from ganlab import tags
 from ganlab.reporting.clock import TrainingClock
 from ganlab.schedule import is_log_iteration
 
 log = logging.getLogger("ganlab")
 
-SHOWN = ("train/d_loss", "train/g_loss")
+SHOWN = (tags.D_LOSS, tags.G_LOSS)
 
 
 def progress_callback(bar_wanted: bool) -> Callback:

@@ -13,16 +13,16 @@ from pathlib import Path
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from ganlab import tags
 from ganlab.errors import UserError
-from ganlab.reporting.clock import TAG as TIME_TAG
 
 # The curves and final values the table and the plots show, when a job logged them
-CURVES = ("train/d_loss", "train/g_loss", "train/d_accuracy", "eval/fid")
-FINALS = ("final/d_loss", "final/g_loss", "final/d_accuracy", "final/fid", "final/classifier_score",
-          "final/precision", "final/recall")
+CURVES = (tags.D_LOSS, tags.G_LOSS, tags.D_ACCURACY, tags.score("fid"))
+FINALS = tuple(tags.final(name) for name in ("d_loss", "g_loss", "d_accuracy", "fid", "classifier_score",
+                                             "precision", "recall"))
 # Which way is better, for the sample-quality scores (the losses and D's accuracy have no better side)
-BETTER = {"final/fid": min, "final/classifier_score": max, "final/precision": max, "final/recall": max,
-          "eval/fid": min}
+BETTER = {tags.final("fid"): min, tags.final("classifier_score"): max, tags.final("precision"): max,
+          tags.final("recall"): max, tags.score("fid"): min}
 PANELS_A_ROW = 3
 
 
@@ -68,24 +68,27 @@ def read_job(folder: Path) -> Job:
     job = Job(folder, overrides, ((config or {}).get("trainer") or {}).get("max_steps"))
     acc = EventAccumulator(str(folder), size_guidance={"scalars": 0, "images": 1})
     acc.Reload()
-    tags = set(acc.Tags().get("scalars", []))
+    logged = set(acc.Tags().get("scalars", []))
+    former = {new: old for old, new in tags.FORMER.items() if old in logged}  # a run from before the numbers
+
+    def scalars(tag: str) -> list | None:
+        name = tag if tag in logged else former.get(tag)
+        return acc.Scalars(name) if name else None
+
     for tag in CURVES:
-        if tag in tags:
-            events = acc.Scalars(tag)
+        if events := scalars(tag):
             job.curves[tag] = [(e.step, e.value) for e in events]
             job.iterations = max(job.iterations, events[-1].step)
     for tag in FINALS:
-        if tag in tags:
-            job.finals[tag] = acc.Scalars(tag)[-1].value
-    if TIME_TAG in tags:  # the run's own count of its training time (reporting/clock.py)
-        clock = acc.Scalars(TIME_TAG)[-1]
-        if clock.value > 0:
-            job.seconds, job.speed = clock.value, clock.step / clock.value
-    elif "train/d_loss" in tags:
+        if events := scalars(tag):
+            job.finals[tag] = events[-1].value
+    if clock := scalars(tags.TRAINING_SECONDS):  # the run's own count of its training time (reporting/clock.py)
+        if clock[-1].value > 0:
+            job.seconds, job.speed = clock[-1].value, clock[-1].step / clock[-1].value
+    elif losses := scalars(tags.D_LOSS):
         # Runs from before the clock: measured between logged iterations, not from the first one
         # (start-up is not training), and a run that logged once has no speed to show.
-        logged = acc.Scalars("train/d_loss")
-        first, last = logged[0], logged[-1]
+        first, last = losses[0], losses[-1]
         if last.step > first.step and last.wall_time > first.wall_time:
             job.speed = (last.step - first.step) / (last.wall_time - first.wall_time)
             job.seconds = job.iterations / job.speed

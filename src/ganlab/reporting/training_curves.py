@@ -6,6 +6,7 @@ from typing import Any
 
 import lightning as L
 
+from ganlab import tags
 from ganlab.schedule import is_log_iteration
 
 
@@ -17,17 +18,14 @@ class TrainingCurves(L.Callback):
     The history is saved in checkpoints, so a resumed run draws the whole run.
     """
 
-    KEYS = ("train/d_loss", "train/g_loss", "train/d_accuracy")
+    KEYS = (tags.D_LOSS, tags.G_LOSS, tags.D_ACCURACY)
+    FINAL = {tags.D_LOSS: tags.final("d_loss"), tags.G_LOSS: tags.final("g_loss"), tags.D_ACCURACY: tags.final("d_accuracy")}
 
     def __init__(self, path: str):
         self.path = Path(path)
         self.history: dict[str, list[float]] = {"iteration": [], **{k: [] for k in self.KEYS}}
         # declared to TensorBoard's HPARAMS tab when the run starts (reporting/hparams.py)
-        self.final_metrics = tuple(self._final(k) for k in self.KEYS)
-
-    @staticmethod
-    def _final(key: str) -> str:
-        return f"final/{key.removeprefix('train/')}"  # final/d_loss
+        self.final_metrics = tuple(self.FINAL.values())
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         if not is_log_iteration(trainer):
@@ -40,7 +38,7 @@ class TrainingCurves(L.Callback):
     def on_train_end(self, trainer: L.Trainer, pl_module) -> None:
         if not trainer.is_global_zero or not self.history["iteration"]:
             return
-        final = {self._final(k): self.history[k][-1] for k in self.KEYS if not math.isnan(self.history[k][-1])}
+        final = {self.FINAL[k]: self.history[k][-1] for k in self.KEYS if not math.isnan(self.history[k][-1])}
         for logger in trainer.loggers:
             logger.log_metrics(final, step=trainer.global_step)
             logger.save()
@@ -55,12 +53,12 @@ class TrainingCurves(L.Callback):
         it = self.history["iteration"]
         fig, (ax_loss, ax_acc) = plt.subplots(2, 1, figsize=(8, 7), sharex=True)
         marker = "o" if len(it) <= 60 else None  # a short run's few points stay visible
-        ax_loss.plot(it, self.history["train/d_loss"], label="Discriminator loss", marker=marker, markersize=3)
-        ax_loss.plot(it, self.history["train/g_loss"], label="Generator loss", marker=marker, markersize=3)
+        ax_loss.plot(it, self.history[tags.D_LOSS], label="Discriminator loss", marker=marker, markersize=3)
+        ax_loss.plot(it, self.history[tags.G_LOSS], label="Generator loss", marker=marker, markersize=3)
         ax_loss.set_ylabel("loss")
         ax_loss.set_title("Training loss")
         ax_loss.legend()
-        ax_acc.plot(it, [100 * a for a in self.history["train/d_accuracy"]], label="Discriminator accuracy",
+        ax_acc.plot(it, [100 * a for a in self.history[tags.D_ACCURACY]], label="Discriminator accuracy",
                     marker=marker, markersize=3, clip_on=False)
         ax_acc.set_ylabel("accuracy (%)")
         ax_acc.set_xlabel("iteration")
@@ -77,6 +75,5 @@ class TrainingCurves(L.Callback):
         return {"history": self.history}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        # checkpoints from before the train/ group name the curves without it
-        self.history = {k if k == "iteration" or k.startswith("train/") else f"train/{k}": v
-                        for k, v in state_dict["history"].items()}
+        # checkpoints from before the numbered tags name the curves by their former names
+        self.history = {tags.FORMER.get(k, k): v for k, v in state_dict["history"].items()}
