@@ -12,6 +12,7 @@ import hydra
 from omegaconf import DictConfig
 
 import ganlab.run_folders  # noqa: F401  (registers the resolvers conf/ uses)
+from ganlab.command_line import refuse_misspelled_keys
 from ganlab.errors import one_line_errors
 
 log = logging.getLogger(__name__)
@@ -34,4 +35,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    refuse_misspelled_keys("evaluate")
     main()

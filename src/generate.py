@@ -11,6 +11,7 @@ import math
 import hydra
 from omegaconf import DictConfig
 
+from ganlab.command_line import refuse_misspelled_keys
 from ganlab.errors import one_line_errors
 
 log = logging.getLogger(__name__)
@@ -43,4 +44,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    refuse_misspelled_keys("generate")
     main()

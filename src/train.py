@@ -6,14 +6,11 @@ Examples:
     python src/train.py ckpt_path=logs/runs/<run>/checkpoints/last.ckpt   # resume
 """
 
-import sys
-from pathlib import Path
-
 import hydra
 from omegaconf import DictConfig
 
 import ganlab.run_folders  # noqa: F401  (registers the resolvers conf/ uses)
-from ganlab.command_line import misspelled_keys
+from ganlab.command_line import refuse_misspelled_keys
 from ganlab.errors import one_line_errors
 
 
@@ -26,7 +23,5 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    if mistakes := misspelled_keys(Path(__file__).resolve().parents[1] / "conf", "train", sys.argv[1:]):
-        print("\n".join(f"Error: {line}" for line in mistakes), file=sys.stderr)
-        raise SystemExit(1)
+    refuse_misspelled_keys("train")
     main()

@@ -165,10 +165,16 @@ def test_help_lists_every_group_and_experiment_and_each_command_its_own_options(
     assert "samples=" in evaluate_help and "experiment" not in evaluate_help
 
 
-def test_a_misspelled_key_gets_the_key_it_meant(tmp_path):
+def test_a_misspelled_key_gets_the_key_it_meant_in_every_command(tmp_path):
     done = subprocess.run(train_command("trainer.max_step=10", f"paths.log_dir={tmp_path}"), capture_output=True,
                           text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 1
     assert done.stderr.strip() == ("Error: trainer.max_step is not a setting: did you mean trainer.max_steps? (python "
                                    "src/train.py --cfg job lists them all; +trainer.max_step=... adds a new one)")
     assert not tmp_path.joinpath("runs").exists()
+    for script, typo in (("generate.py", "ckpt"), ("evaluate.py", "ckpt_pth")):
+        done = subprocess.run([sys.executable, str(ROOT / "src" / script), f"{typo}=x.ckpt"], capture_output=True,
+                              text=True, cwd=ROOT, timeout=120)
+        assert done.returncode == 1
+        assert done.stderr.strip() == (f"Error: {typo} is not a setting: did you mean ckpt_path? (python src/{script} "
+                                       f"--cfg job lists them all; +{typo}=... adds a new one)")

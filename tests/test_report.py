@@ -78,6 +78,7 @@ def test_the_page_marks_the_best_run_says_which_way_is_better_and_lists_what_was
         writer = SummaryWriter(str(folder))
         writer.add_scalar("final/fid", fid, 5)
         writer.add_scalar("final/recall", 0.1 * (num + 1), 5)
+        writer.add_scalar("final/precision", 0.0, 5)  # all tied: no best run to mark
         writer.close()
     page = write_page(sweep).read_text()
     assert "<th>final/fid (lower is better)</th>" in page and "<th>final/recall (higher is better)</th>" in page

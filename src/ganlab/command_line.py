@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,16 @@ from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import OverrideType
 from omegaconf import OmegaConf
+
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+
+
+def refuse_misspelled_keys(config_name: str, args: list[str] | None = None) -> None:
+    """Exits with one line for each misspelled key on the command line of ``src/<config_name>.py``."""
+    if mistakes := misspelled_keys(CONF, config_name, sys.argv[1:] if args is None else args):
+        print("\n".join(f"Error: {line}" for line in mistakes), file=sys.stderr)
+        raise SystemExit(1)
 
 
 def misspelled_keys(conf_dir: str | os.PathLike, config_name: str, args: list[str]) -> list[str]:

@@ -221,7 +221,8 @@ def _label(job: Job, keys: list[str]) -> str:
 def _html(folder: Path, jobs: list[Job], keys: list[str], plots: list[str]) -> str:
     finals = [tag for tag in FINALS if any(tag in j.finals for j in jobs)]
     head = ["job", *keys, "status", "iterations", "training s", "it/s", *(_titled(t) for t in finals)]
-    best = {t: BETTER[t](j.finals[t] for j in jobs if t in j.finals) for t in finals if t in BETTER and len(jobs) > 1}
+    values = {t: [j.finals[t] for j in jobs if t in j.finals] for t in finals if t in BETTER}
+    best = {t: BETTER[t](v) for t, v in values.items() if len(set(v)) > 1}  # a tie has no best run
     rows = []
     for job in jobs:
         cells = [html.escape(str(c)) for c in (job.folder.name.split("_")[0] if len(jobs) > 1 else job.folder.name,
@@ -233,7 +234,7 @@ def _html(folder: Path, jobs: list[Job], keys: list[str], plots: list[str]) -> s
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     fixed = fixed_settings(jobs, keys) if len(jobs) > 1 else {}
     grids = "".join(
-        f'<figure><img src="{html.escape(str(j.last_grid.relative_to(folder)))}" width="160">'
+        f'<figure><img src="{html.escape(str(j.last_grid.relative_to(folder)))}" width="256">'
         f"<figcaption>{html.escape(_label(j, keys))}<br>iteration {j.last_grid.stem.split('_')[-1].lstrip('0') or 0}"
         "</figcaption></figure>"
         for j in jobs if j.last_grid is not None
