@@ -11,9 +11,9 @@ from helpers import ROOT
 PACKAGE = ROOT / "src" / "ganlab"
 # Bottom to top: a part may import parts of its own layer or below, never above.
 LAYERS = [
-    {"errors", "tags", "schedule", "search", "command_line"},
+    {"errors", "tags", "schedule", "command_line"},
     {"safety", "data", "run_folders"},
-    {"engine", "metrics"},
+    {"engine", "metrics", "search"},
     {"models", "reporting"},
     {"config_checks", "trained_gan", "generation", "evaluation"},
     {"training"},

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import torch
 from hydra.utils import get_class
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from ganlab.errors import UserError
 from ganlab.run_folders import AUTO
@@ -31,7 +31,7 @@ TOP_LEVEL: dict[str, tuple[type, ...]] = {
     "eval_interval": (int,),
     "num_threads": (int, str),
     "float32_matmul_precision": (str,),
-    "optimized_metric": (str, type(None)),
+    "optimized_metric": (str, ListConfig, type(None)),  # a list: a search for several objectives
 }
 _SIMPLE = (int, float, bool, str, type(None))
 

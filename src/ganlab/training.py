@@ -30,6 +30,7 @@ from ganlab.safety.interrupts import Interrupted
 from ganlab.safety.resume import purge_step, resolve_ckpt_path
 from ganlab.safety.sweep_signals import is_joblib
 from ganlab.search import check_objective, objective
+from ganlab.search.trial import ReportToStudy
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +38,8 @@ log = logging.getLogger(__name__)
 def run(cfg: DictConfig) -> float | None:
     """The train command: trains, and returns what a sweeper optimises. A run that does not finish
     ends as safety/exit_codes.py says (a signal, divergence, a refused setting)."""
-    if (why := exit_codes.not_started_in_a_stopped_sweep(cfg)) is not None:
-        exit_codes.stopped_job_ends(why)
-        return None
+    if exit_codes.not_started_in_a_stopped_sweep(cfg) is not None:
+        return None  # a search's sweeper reads the sweep's stop itself and asks for no more trials
     try:
         check_objective(cfg)
         metrics = train(cfg)
@@ -129,6 +129,8 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     # Lightning's switch: the project's bar in a terminal; off, or in a file, a line now and then
     progress = progress_callback(cfg.trainer.get("enable_progress_bar", True))
     callbacks.append(progress)
+    if (reporter := ReportToStudy.for_run(cfg)) is not None:  # a search's trial: its evaluations, for pruning
+        callbacks.append(reporter)
     loggers = [instantiate(c, purge_step=purge_step(cfg)) if str(c.get("_target_")).endswith("TensorBoardLogger")
                else instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
     strategy = cfg.trainer.get("strategy") or strategy_for(cfg.trainer)

@@ -47,6 +47,7 @@ class SampleQualityMetrics(L.Callback):
         self.quality: SampleQuality | None = None
         self.latest: dict[str, float] = {}
         self.results: dict[str, float] = {}  # the last evaluation as logged; train() returns these
+        self.evaluated_at: int | None = None
         # declared to TensorBoard's HPARAMS tab when the run starts (reporting/hparams.py)
         self.final_metrics = tuple(tags.final(name) for name in HEADLINE)
 
@@ -87,7 +88,7 @@ class SampleQualityMetrics(L.Callback):
         metrics[tags.EVALUATION_SECONDS] = time.perf_counter() - start
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=trainer.global_step)
-        self.results = metrics
+        self.results, self.evaluated_at = metrics, trainer.global_step  # a search's trial reports these
         log.info("iteration %d: FID %.3f, classifier score %.2f (%d samples, %.1f s)", trainer.global_step,
                  scores.get("fid", float("nan")), scores.get("classifier_score", float("nan")),
                  self.num_samples, metrics[tags.EVALUATION_SECONDS])

@@ -112,7 +112,7 @@ def run_definition(cfg: DictConfig) -> dict[str, int | float | str | bool]:
 
 # Settings that say where and how a run is recorded, not what is trained: they would only crowd
 # the HPARAMS table.
-_PLUMBING_GROUPS = ("paths", "callbacks", "logger", "ckpt_path", "optimized_metric")
+_PLUMBING_GROUPS = ("paths", "callbacks", "logger", "ckpt_path", "optimized_metric", "search")
 _PLUMBING_KEYS = ("_partial_", "_recursive_", "_convert_")
 
 

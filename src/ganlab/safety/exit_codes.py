@@ -24,7 +24,6 @@ from ganlab.safety.divergence import Diverged
 from ganlab.safety.interrupts import Interrupted
 from ganlab.safety.run_folder import leave_no_trace
 from ganlab.safety.sweep_signals import hold_signals_in_job_process, joblib_sweep_dir, mark_stopped, stopped_by
-from ganlab.search import searching
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +57,6 @@ def interrupted(cfg: DictConfig, stop: Interrupted) -> None:
         # Ends normally: joblib would answer an exit by killing the jobs still finishing their
         # iteration. The launching process exits with the signal's code once all have returned.
         mark_stopped(sweep_dir, stop.signum, f"job {HydraConfig.get().job.num}")
-        stopped_job_ends(str(stop))
         return
     if in_a_sweep():
         log.error("%s", sweep_outcome(HydraConfig.get()))
@@ -82,13 +80,6 @@ def failed(cfg: DictConfig, err: Exception) -> None:
     """A run refused before it trained leaves its folder as it found it (run_folder.py)."""
     if user_error(err) is not None:
         leave_no_trace(cfg.paths.output_dir, HydraConfig.get().output_subdir if HydraConfig.initialized() else None)
-
-
-def stopped_job_ends(why: str) -> None:
-    """How a job of a stopped joblib sweep ends: normally (sweep_signals.py), except under a
-    search sweeper (Optuna), which would go on asking for trials; an error ends its search."""
-    if searching():
-        raise RuntimeError(f"{why}: the search stops")
 
 
 def sweep_outcome(hydra_cfg: DictConfig) -> str:
