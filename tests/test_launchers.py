@@ -8,6 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import optuna
 import pytest
 import torch
 
@@ -138,11 +139,14 @@ def test_a_stopped_joblib_sweep_stops_every_running_job_with_a_checkpoint(tmp_pa
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="checks the job processes through /proc (Linux)")
-def test_a_stopped_optuna_search_on_joblib_ends_with_the_reason(tmp_path, mnist_dir):
-    """Optuna would go on asking for trials: the stopped jobs end its search with an error."""
+def test_a_stopped_optuna_search_on_joblib_marks_its_running_trials_to_resume(tmp_path, mnist_dir):
+    """The sweeper reads the sweep's stop: no trial is asked after it, the running ones are marked
+    interrupted (the same command resumes them), and the search exits 128 + the signal's number."""
     returncode, output = stop_a_joblib_sweep(
         tmp_path / "sweep", mnist_dir, signal.SIGTERM, "launching process", "hparams_search=optuna",
         "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=4", "callbacks.sample_quality=null",
         "optimized_metric=1_losses/g_loss")
-    assert returncode == 1
-    assert "SIGTERM stopped training after iteration" in output and "the search stops" in output
+    assert returncode == 128 + signal.SIGTERM, output[-3000:]
+    assert "SIGTERM stopped training after iteration" in output
+    trials = optuna.load_study(study_name="search", storage=f"sqlite:///{tmp_path / 'sweep' / 'optuna.db'}").trials
+    assert [(t.state.name, t.user_attrs.get("interrupted")) for t in trials] == [("FAIL", True), ("FAIL", True)]

@@ -1,13 +1,25 @@
-"""hparams_search=optuna: Hydra's Optuna sweeper over the learning rates, betas and batch size."""
+"""hparams_search=optuna: the project's Optuna sweeper over the learning rates, betas and batch size."""
 
 from __future__ import annotations
 
+import logging
+import re
+import signal
 import subprocess
+import time
+from types import SimpleNamespace
 
+import optuna
 import pytest
 import yaml
+from omegaconf import OmegaConf
 
-from helpers import CPU, ROOT, train_command
+from ganlab.errors import UserError
+from ganlab.search import check_objective, space
+from ganlab.search.study import Study
+from ganlab.search.sweeper import Search
+from ganlab.search.trial import ReportToStudy
+from helpers import CPU, QUIET, ROOT, train_command
 
 FAST = [*CPU, "trainer.max_steps=5"]
 
@@ -49,10 +61,161 @@ def test_optuna_searches_the_learning_rates_betas_and_batch_size(tmp_path, quick
 
 
 def test_a_metric_by_its_former_name_is_refused_with_its_new_one(make_train_cfg):
-    from ganlab.errors import UserError
-    from ganlab.search import check_objective
-
     with pytest.raises(UserError, match=r"optimized_metric=eval/fid is a metric's former name: it is logged as "
                                         r"4_quality/fid \(optimized_metric=4_quality/fid\)"):
         check_objective(make_train_cfg("optimized_metric=eval/fid"))
     check_objective(make_train_cfg("optimized_metric=4_quality/fid"))
+
+
+def study_of(folder) -> optuna.Study:
+    return optuna.load_study(study_name="search", storage=f"sqlite:///{folder / 'optuna.db'}")
+
+
+def test_the_search_space_is_hydras_sweep_syntax():
+    distributions, fixed = space.parse(["lr=tag(log, interval(0.0001, 0.003))", "b=choice(32, 64)",
+                                        "n=range(1, 7, 2)", "x=interval(0.1, 0.5)", "seed=7"])
+    assert distributions == {
+        "lr": optuna.distributions.FloatDistribution(0.0001, 0.003, log=True),
+        "b": optuna.distributions.CategoricalDistribution([32, 64]),
+        "n": optuna.distributions.IntDistribution(1, 5, step=2),
+        "x": optuna.distributions.FloatDistribution(0.1, 0.5),
+    }
+    assert fixed == {"seed": "7"}
+    assert space.parse(["b=choice(32, 64)", "b=128"]) == ({}, {"b": "128"}), "a fixed value wins"
+
+
+def test_a_trial_worse_than_the_median_stops_with_one_line(tmp_path, caplog):
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    study = optuna.create_study(study_name="search", storage=url)
+    for fid in (100.0, 120.0):  # two earlier trials, at iteration 10
+        study.add_trial(optuna.trial.create_trial(value=fid, intermediate_values={10: fid},
+                                                  params={}, distributions={}))
+    number = study.ask().number
+    reporter = ReportToStudy(Study(url, "search", optuna.pruners.MedianPruner(n_startup_trials=2)), number,
+                             "4_quality/fid", "median")
+    evaluation = SimpleNamespace(evaluated_at=10, results={"4_quality/fid": 150.0})
+    trainer = SimpleNamespace(global_step=10, max_steps=40, is_global_zero=True, callbacks=[evaluation],
+                              should_stop=False)
+    with caplog.at_level(logging.WARNING):
+        reporter.on_train_batch_end(trainer, None, None, None, 0)
+    assert trainer.should_stop and reporter.pruned_at == 10
+    trial = study.trials[number]
+    assert trial.state == optuna.trial.TrialState.PRUNED and trial.intermediate_values == {10: 150.0}
+    assert "trial 2 pruned at iteration 10 (median): 4_quality/fid 150, the median of 2 earlier trials at 10 is 110" \
+        in caplog.text
+
+
+def test_a_search_is_kept_in_its_folder_and_the_same_command_continues_it(tmp_path):
+    """Trials return the last G loss (no evaluation: seconds a trial)."""
+    command = train_command("-m", "hparams_search=optuna", *QUIET, "trainer.max_steps=3", "optimized_metric=1_losses/g_loss",
+                            "hydra.sweeper.sampler.n_startup_trials=1", f"hydra.sweep.dir={tmp_path / 'search'}")
+    first = subprocess.run([*command, "hydra.sweeper.n_trials=2"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert [t.state.name for t in study_of(tmp_path / "search").trials] == ["COMPLETE", "COMPLETE"]
+    again = subprocess.run([*command, "hydra.sweeper.n_trials=3"], cwd=ROOT, capture_output=True, text=True,
+                           timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "Study 'search' in sqlite:///" in again.stdout and "2 of 3 trials so far" in again.stdout
+    trials = study_of(tmp_path / "search").trials
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 3, "one more trial, the first two not trained again"
+    folders = sorted(p.name.split("_")[0] for p in (tmp_path / "search").iterdir() if p.is_dir())
+    assert folders == ["0", "1", "2"]
+    results = yaml.safe_load((tmp_path / "search" / "optimization_results.yaml").read_text())
+    assert results["trials"] == {"complete": 3} and results["best_value"] == min(t.value for t in trials)
+    page = subprocess.run([*train_command()[:1], str(ROOT / "src" / "report.py"), str(tmp_path / "search")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert page.returncode == 0, page.stderr[-2000:]
+    html = (tmp_path / "search" / "report.html").read_text()
+    assert html.count("<td>trial ") == 3 and f"<td>trial {results['best_trial']}: complete, best</td>" in html
+
+
+def test_a_bad_search_setting_is_one_line_before_any_trial(tmp_path):
+    done = subprocess.run(train_command("-m", "hparams_search=optuna", *QUIET, "hydra.sweeper.pruner=nope",
+                                        f"hydra.sweep.dir={tmp_path / 'search'}"),
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    output = done.stdout + done.stderr
+    assert done.returncode == 1 and "Traceback" not in output
+    assert "hydra.sweeper.pruner=nope is not a pruner: choose one of none, median, hyperband" in output
+    assert not (tmp_path / "search" / "optuna.db").exists()
+
+
+@pytest.mark.parametrize("metric, direction, line", [
+    ("4_quality/fdi", "minimize", "optimized_metric=4_quality/fdi is not a metric a run returns: did you mean "
+                                  "4_quality/fid?"),
+    ("4_quality/fid", ["minimize", "maximize"], "optimized_metric has 1 metric(s) and hydra.sweeper.direction 2"),
+    (["4_quality/fid", "4_quality/recall"], ["minimize", "maximize"], "hydra.sweeper.pruner=median judges one metric"),
+])
+def test_search_settings_that_cannot_work_are_refused(metric, direction, line):
+    search = Search(None, direction, None, "search", 4, 1, "median", None)
+    search.config = OmegaConf.create({"optimized_metric": metric})
+    with pytest.raises(UserError, match=re.escape(line)):
+        search._check()
+
+
+def test_a_study_is_refused_under_another_direction(tmp_path):
+    optuna.create_study(study_name="search", storage=f"sqlite:///{tmp_path / 'optuna.db'}", direction="minimize")
+    with pytest.raises(UserError, match="was created to minimize, not to maximize: give another "
+                                        "hydra.sweeper.study_name or storage"):
+        Study(f"sqlite:///{tmp_path / 'optuna.db'}", "search", directions=["maximize"])
+
+
+@pytest.mark.slow
+def test_ctrl_c_mid_search_then_the_same_command_resumes_the_trial_from_its_checkpoint(tmp_path, mnist_dir):
+    command = train_command("-m", "hparams_search=optuna", *QUIET, "trainer.max_steps=400", "trainer.log_every_n_steps=10",
+                            "optimized_metric=1_losses/g_loss", "hydra.sweeper.n_trials=2",
+                            f"paths.data_dir={mnist_dir}", f"hydra.sweep.dir={tmp_path / 'search'}")
+    log = tmp_path / "first.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while "#1 :" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    while "Training generator" not in log.read_text().split("#1 :")[-1] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=300) == 130, log.read_text()[-3000:]
+    before = study_of(tmp_path / "search").trials
+    assert [(t.state.name, t.user_attrs.get("interrupted")) for t in before] == [("COMPLETE", None), ("FAIL", True)]
+    again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    output = again.stdout + again.stderr
+    assert again.returncode == 0, output[-3000:]
+    assert "1 of 2 trials so far" in output and "trial 2 resumes trial 1 in its folder" in output
+    assert "Resuming from " in output and "/1_" in output.split("Resuming from ")[1].splitlines()[0]
+    after = study_of(tmp_path / "search").trials
+    assert [t.state.name for t in after] == ["COMPLETE", "FAIL", "COMPLETE"]
+    assert after[2].params == after[1].params and after[2].user_attrs["resumes"] == 1
+    print(f"before: {[t.state.name for t in before]}; after: {[t.state.name for t in after]}")
+
+
+@pytest.mark.slow
+def test_two_processes_share_one_study_and_run_no_trial_twice(tmp_path, mnist_dir):
+    storage = f"sqlite:///{tmp_path / 'shared.db'}"
+    commands = [train_command("-m", "hparams_search=optuna", *QUIET, "trainer.max_steps=20",
+                              "optimized_metric=1_losses/g_loss", "hydra.sweeper.n_trials=6", f"hydra.sweeper.storage={storage}",
+                              f"paths.data_dir={mnist_dir}", f"hydra.sweep.dir={tmp_path / name}") for name in ("a", "b")]
+    processes = [subprocess.Popen(c, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                 for c in commands]
+    outputs = [p.communicate(timeout=600)[0] for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], outputs
+    trials = optuna.load_study(study_name="search", storage=storage).trials
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    assert 6 <= len(trials) <= 7, "like Optuna's MaxTrialsCallback: at most one surplus trial per extra process"
+    ran = {name: sorted(int(p.name.split("_")[0]) for p in (tmp_path / name).iterdir() if p.is_dir()) for name in "ab"}
+    assert not set(ran["a"]) & set(ran["b"]) and sorted(ran["a"] + ran["b"]) == [t.number for t in trials]
+    print(f"trials run by process a: {ran['a']}, by process b: {ran['b']}")
+
+
+@pytest.mark.slow
+def test_the_two_objective_preset_returns_the_pareto_front(tmp_path, quick_evaluator_dir):
+    done = subprocess.run(train_command("-m", "hparams_search=optuna_fid_recall", *CPU, "trainer.max_steps=6",
+                                        "eval_interval=6", "callbacks.sample_quality.num_samples=300",
+                                        "+callbacks.sample_quality.min_evaluator_accuracy=0.9", "hydra.sweeper.n_trials=3",
+                                        f"paths.data_dir={quick_evaluator_dir}", f"hydra.sweep.dir={tmp_path / 'search'}"),
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = yaml.safe_load((tmp_path / "search" / "optimization_results.yaml").read_text())
+    study = study_of(tmp_path / "search")
+    assert [d.name for d in study.directions] == ["MINIMIZE", "MAXIMIZE"]
+    assert sorted(t["trial"] for t in results["pareto_front"]) == sorted(t.number for t in study.best_trials)
+    assert all(len(t["values"]) == 2 for t in results["pareto_front"])

@@ -15,6 +15,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from ganlab import tags
 from ganlab.errors import UserError
+from ganlab.search.study import outcomes
 
 # The curves and final values the table and the plots show, when a job logged them
 CURVES = (tags.D_LOSS, tags.G_LOSS, tags.D_ACCURACY, tags.score("fid"))
@@ -39,9 +40,12 @@ class Job:
     last_grid: Path | None = None
 
     error: str | None = None  # the ERROR line of its train.log: diverged, interrupted, refused
+    trial: tuple[int, str] | None = None  # a search's trial: its number and state
 
     @property
     def status(self) -> str:
+        if self.trial and not (self.error and self.trial[1].startswith("fail")):
+            return f"trial {self.trial[0]}: {self.trial[1]}"
         if self.error:
             return self.error
         if self.finals and self.iterations == self.max_steps:
@@ -107,7 +111,7 @@ def _shown(value: float) -> str:
 
 def swept_keys(jobs: list[Job]) -> list[str]:
     """The overrides whose values differ between the jobs (a single run: what it overrode)."""
-    keys = list(dict.fromkeys(k for job in jobs for k in job.overrides))
+    keys = list(dict.fromkeys(k for job in jobs for k in job.overrides if not k.startswith("search.")))
     if len(jobs) == 1:
         return keys
     return [k for k in keys if len({job.overrides.get(k) for job in jobs}) > 1]
@@ -122,6 +126,10 @@ def write_page(folder: str | Path) -> Path:
     if not paths:
         raise UserError(f"{folder} holds no runs (no folder with a .hydra record of src/train.py)")
     jobs = [read_job(p) for p in paths]
+    trials = outcomes(folder)  # a search: each trial's state in its study
+    for job in jobs:
+        number = job.folder.name.split("_")[0]
+        job.trial = trials.get(int(number)) if number.isdigit() else None
     keys = swept_keys(jobs)
     plots = _plot(folder, jobs, keys)
     out = folder / "report.html"

@@ -127,3 +127,37 @@ def _alive(pid: int | None) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def outcomes(sweep_dir: str | os.PathLike) -> dict[int, tuple[int, str]]:
+    """A search's trials by their job folder's number: (trial number, what became of it), for the
+    report. Empty for a sweep that is not a search. The study is found as the sweep found it
+    (its multirun.yaml's hydra.sweeper.storage and study_name)."""
+    import optuna
+    from omegaconf import OmegaConf
+
+    sweep_dir = Path(sweep_dir)
+    try:
+        sweeper = OmegaConf.load(sweep_dir / "multirun.yaml").hydra.sweeper
+    except Exception:
+        return {}
+    if not str(sweeper.get("_target_", "")).startswith("hydra_plugins.ganlab_search"):
+        return {}
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = Study(storage_url(sweeper.get("storage"), sweep_dir), sweeper.get("study_name") or "search")
+    trials = study.trials()
+    best = set()
+    if any(t.state == optuna.trial.TrialState.COMPLETE for t in trials):
+        best = {t.number for t in study.study.best_trials}
+    found = {}
+    for t in trials:  # a resumed trial comes later than the one it resumes: the later tells what became of it
+        if t.state == optuna.trial.TrialState.PRUNED:
+            what = f"pruned at {max(t.intermediate_values)}" if t.intermediate_values else "pruned"
+        elif t.user_attrs.get(INTERRUPTED):
+            what = "interrupted"
+        else:
+            what = t.state.name.lower()
+        if t.number in best:
+            what += ", best" if len(study.study.directions) == 1 else ", on the Pareto front"
+        found[int(t.user_attrs.get(FOLDER, t.number))] = (t.number, what)
+    return found

@@ -15,6 +15,7 @@ one each). Trials report their metric at each evaluation and stop when the prune
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 import socket
@@ -28,12 +29,16 @@ from hydra.types import HydraContext, TaskFunction
 from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from ganlab.errors import UserError
+from ganlab import tags
+from ganlab.errors import UserError, one_line_errors
 from ganlab.search import space
 from ganlab.search.study import FOLDER, HOST, PID, PRUNERS, RESUMES, Study, abandoned, counted, make_pruner, \
     storage_url, to_resume
 
 log = logging.getLogger(__name__)
+# What a run returns to a sweeper: the last logged losses and D's statistics, the last evaluation's scores
+RETURNED = sorted(tag for tag in tags.DESCRIPTIONS if tags.is_score(tag) or tag.split("/")[0] in (
+    tags.LOSSES, tags.DISCRIMINATOR, tags.CONFUSION))
 
 
 class Search(Sweeper):
@@ -50,9 +55,14 @@ class Search(Sweeper):
         self.sweep_dir = Path(config.hydra.sweep.dir)
 
     def sweep(self, arguments: list[str]) -> None:
+        one_line_errors(self._sweep)(arguments)  # a bad setting: one line and exit 1, as in a run
+
+    def _sweep(self, arguments: list[str]) -> None:
         import optuna
 
         self._check()
+        self.sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")  # as Hydra's basic sweeper does
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # the trials' own lines say what happens
         distributions, fixed = space.parse([f"{k}={v}" for k, v in self.params.items()] + list(arguments))
         url = storage_url(self.storage, self.sweep_dir)
@@ -89,6 +99,11 @@ class Search(Sweeper):
         if len(metrics) != len(self.directions):
             raise UserError(f"optimized_metric has {len(metrics)} metric(s) and hydra.sweeper.direction "
                             f"{len(self.directions)}: give one direction for each")
+        for name in metrics:
+            if name not in RETURNED:
+                close = difflib.get_close_matches(str(name), RETURNED, n=1)
+                raise UserError(f"optimized_metric={name} is not a metric a run returns: "
+                                + (f"did you mean {close[0]}?" if close else f"choose one of {', '.join(RETURNED)}"))
         if self.pruner != "none" and len(metrics) > 1:
             raise UserError(f"hydra.sweeper.pruner={self.pruner} judges one metric; a search for "
                             f"{len(metrics)} prunes nothing: set hydra.sweeper.pruner=none")
