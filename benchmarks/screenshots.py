@@ -1,7 +1,9 @@
 """Screenshots of what a learner sees: TensorBoard's first screen (Time Series) and SCALARS page on
-a run, and a sweep's report.html, in headless Chromium (apt-get install chromium).
+a run, a sweep's report.html, and a search's study in optuna-dashboard, in headless Chromium
+(apt-get install chromium; pip install -e '.[dashboard]').
 
-    python benchmarks/screenshots.py OUT_DIR --run RUN_FOLDER [--report SWEEP_FOLDER] [--name PREFIX]
+    python benchmarks/screenshots.py OUT_DIR [--run RUN_FOLDER] [--report SWEEP_FOLDER]
+                                             [--dashboard STORAGE_URL] [--name PREFIX]
 
 TensorBoard is started as the run's summary prints it (``--logdir_spec <folder name>:<folder>``).
 """
@@ -27,22 +29,22 @@ def shoot(url: str, out: Path, size: str = "1400,1000") -> None:
     print(out)
 
 
-def tensorboard(run: Path):
+def serve(command: list[str], probe: str):
+    """A server started on a free loopback port (``{port}`` in ``command``); returns it and its base url."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    process = subprocess.Popen([sys.executable, "-m", "tensorboard.main", "--logdir_spec", f"{run.name}:{run}",
-                                "--host", "127.0.0.1", "--port", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen([c.format(port=port) for c in command], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     for _ in range(200):
         try:
-            urllib.request.urlopen(f"{base}/data/runs", timeout=2)
+            urllib.request.urlopen(f"{base}{probe}", timeout=2)
             return process, base
         except OSError:
             time.sleep(0.3)
     process.kill()
-    raise SystemExit("tensorboard did not answer within a minute")
+    raise SystemExit(f"{command[0]} did not answer within a minute")
 
 
 def main() -> None:
@@ -50,16 +52,26 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("--run", type=Path)
     parser.add_argument("--report", type=Path, help="a sweep folder with report.html (make report)")
+    parser.add_argument("--dashboard", help="a search's storage, e.g. sqlite:///<sweep folder>/optuna.db")
     parser.add_argument("--name", default="", help="a prefix for the file names, e.g. before_")
     args = parser.parse_args()
     if CHROMIUM is None:
         raise SystemExit("needs a headless Chromium: apt-get install chromium")
     args.out.mkdir(parents=True, exist_ok=True)
     if args.run:
-        process, base = tensorboard(args.run.resolve())
+        run = args.run.resolve()
+        process, base = serve([sys.executable, "-m", "tensorboard.main", "--logdir_spec", f"{run.name}:{run}",
+                               "--host", "127.0.0.1", "--port", "{port}"], "/data/runs")
         try:
             shoot(f"{base}/#timeseries", args.out / f"{args.name}tensorboard_first_screen.png")
             shoot(f"{base}/#scalars", args.out / f"{args.name}tensorboard_scalars.png")
+        finally:
+            process.terminate()
+    if args.dashboard:
+        dashboard = Path(sys.executable).parent / "optuna-dashboard"
+        process, base = serve([str(dashboard), args.dashboard, "--host", "127.0.0.1", "--port", "{port}"], "/api/studies")
+        try:
+            shoot(f"{base}/dashboard/studies/1", args.out / f"{args.name}optuna_dashboard.png", "1400,1100")
         finally:
             process.terminate()
     if args.report:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import logging
 import re
 import signal
+import socket
 import subprocess
+import sys
 import time
+import urllib.request
+from pathlib import Path
 from types import SimpleNamespace
 
 import optuna
@@ -219,3 +225,31 @@ def test_the_two_objective_preset_returns_the_pareto_front(tmp_path, quick_evalu
     assert [d.name for d in study.directions] == ["MINIMIZE", "MAXIMIZE"]
     assert sorted(t["trial"] for t in results["pareto_front"]) == sorted(t.number for t in study.best_trials)
     assert all(len(t["values"]) == 2 for t in results["pareto_front"])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("optuna_dashboard") is None,
+                    reason="needs optuna-dashboard: pip install -e '.[dashboard]'")
+def test_optuna_dashboard_reads_a_searchs_study(tmp_path):
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    study = Study(url, "search", directions=["minimize"]).study
+    study.add_trial(optuna.trial.create_trial(value=12.5, params={}, distributions={}))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([str(Path(sys.executable).parent / "optuna-dashboard"), url, "--host", "127.0.0.1",
+                               "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=2) as answer:
+                    studies = json.loads(answer.read())["study_summaries"]
+                break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, "optuna-dashboard did not answer"
+                time.sleep(0.3)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert [(s["study_name"], s["directions"]) for s in studies] == [("search", ["minimize"])]

@@ -19,6 +19,7 @@ import difflib
 import logging
 import os
 import socket
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,9 @@ class Search(Sweeper):
         sampler = self.sampler_config  # Hydra instantiates a plugin's arguments with it
         sampler = instantiate(sampler) if isinstance(sampler, (dict, DictConfig)) else sampler
         study = Study(url, self.study_name, pruner, directions=self.directions, sampler=sampler)
+        with warnings.catch_warnings():  # experimental since Optuna 3.2; names the objectives in optuna-dashboard
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.study.set_metric_names(self.metrics)
         for trial in abandoned(study.trials()):
             log.warning("trial %d was left running by a process that is gone: it will be asked again", trial.number)
             study.mark_interrupted(trial.number)
@@ -95,7 +99,7 @@ class Search(Sweeper):
         if self.pruner not in PRUNERS:
             raise UserError(f"hydra.sweeper.pruner={self.pruner} is not a pruner: choose one of {', '.join(PRUNERS)}")
         metric = self.config.get("optimized_metric")
-        metrics = list(metric) if isinstance(metric, (list, ListConfig)) else [metric]
+        self.metrics = metrics = [str(m) for m in metric] if isinstance(metric, (list, ListConfig)) else [str(metric)]
         if len(metrics) != len(self.directions):
             raise UserError(f"optimized_metric has {len(metrics)} metric(s) and hydra.sweeper.direction "
                             f"{len(self.directions)}: give one direction for each")
