@@ -53,8 +53,8 @@ def make_pruner(name: str, max_steps: int, eval_interval: int):
 
     if name == "none":
         return optuna.pruners.NopPruner()
-    if name == "median":  # two finished trials before any is judged; no judging before the 1st evaluation
-        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
+    if name == "median":  # two finished trials before any is judged, none judged in its first third
+        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=max_steps // 3)
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=eval_interval, max_resource=max_steps)
     raise UserError(f"hydra.sweeper.pruner={name} is not a pruner: choose one of {', '.join(PRUNERS)}")

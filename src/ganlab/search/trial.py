@@ -1,6 +1,6 @@
 """A search trial's side of pruning: after each sample-quality evaluation the trial reports its
-``optimized_metric`` to the study, and stops (after that iteration, with its checkpoint) when the
-pruner says so. The sweeper passes the study's address in ``search.*`` (conf/hparams_search/optuna.yaml)."""
+``optimized_metric`` to the study (optuna-dashboard draws these curves), and stops (after that
+iteration, with its checkpoint) when the pruner says so. The sweeper passes the study's address in ``search.*`` (conf/hparams_search/optuna.yaml)."""
 
 from __future__ import annotations
 
@@ -23,9 +23,10 @@ class ReportToStudy(L.Callback):
 
     @classmethod
     def for_run(cls, cfg: DictConfig) -> ReportToStudy | None:
-        """The reporter of a search's trial; None for any other run, or a search without pruning."""
+        """The reporter of a search's trial (for one metric: Optuna keeps intermediate values of one);
+        None for any other run."""
         search = cfg.get("search") or {}
-        if search.get("trial") is None or search.get("pruner", "none") == "none":
+        if search.get("trial") is None or not isinstance(cfg.get("optimized_metric"), str):
             return None
         pruner = make_pruner(search.pruner, cfg.trainer.max_steps, cfg.eval_interval)
         return cls(Study(search.storage, search.study_name, pruner), int(search.trial), cfg.optimized_metric,
