@@ -16,7 +16,7 @@ LAYERS = [
     {"engine", "metrics", "search"},
     {"models", "reporting"},
     {"config_checks", "trained_gan", "generation", "evaluation"},
-    {"training"},
+    {"training", "api"},
 ]
 LAYER = {part: i for i, parts in enumerate(LAYERS) for part in parts}
 

@@ -1,1 +1,15 @@
-"""GAN experiments on MNIST with PyTorch Lightning and Hydra."""
+"""GAN experiments on MNIST with PyTorch Lightning and Hydra.
+
+From Python: ``ganlab.train(...)``, ``ganlab.load(...)``, ``ganlab.evaluate(...)`` (ganlab/api.py).
+"""
+
+_API = ("train", "load", "evaluate", "Run", "RunFailed")
+
+
+def __getattr__(name: str):
+    # loaded on first use, so that `import ganlab` (and every command's start-up) stays light
+    if name in _API:
+        from ganlab import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'ganlab' has no attribute {name!r}")
