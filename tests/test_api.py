@@ -16,9 +16,9 @@ import ganlab
 from helpers import QUIET, ROOT
 
 
-def test_a_run_from_python_is_held_in_a_variable(tmp_path, mnist_dir):
+def test_a_run_from_python_is_held_in_a_variable(tmp_path, quick_evaluator_dir):
     run = ganlab.train(*QUIET, "trainer.max_steps=4", "trainer.log_every_n_steps=2", "sample_interval=2",
-                       f"paths.data_dir={mnist_dir}", f"paths.log_dir={tmp_path}", quiet=True)
+                       f"paths.data_dir={quick_evaluator_dir}", f"paths.log_dir={tmp_path}", quiet=True)
     assert run.folder.parent == tmp_path / "runs" and run.checkpoint.is_file()
     steps, d_loss = run.curves["1_losses/d_loss"]
     assert list(steps) == [2, 4] and np.isfinite(d_loss).all()
@@ -30,6 +30,9 @@ def test_a_run_from_python_is_held_in_a_variable(tmp_path, mnist_dir):
     assert ganlab.load(run.checkpoint).folder == run.folder == ganlab.load(run.folder).folder
     with pytest.raises(ganlab.api.UserError, match="no grid at iteration 3; there are grids at 2, 4"):
         run.grid(3)
+    assert run.figure().size[0] > 500, "training_curves.png"
+    report = ganlab.evaluate(run, num_samples=300, min_evaluator_accuracy=0.9)
+    assert report["num_samples"] == 300 and report["metrics"]["fid"] > report["real_floor"]["fid"] > 0
 
 
 def test_a_refused_setting_is_an_exception_with_the_commands_line(tmp_path):

@@ -211,12 +211,14 @@ def load(path: str | Path) -> Run:
     return Run(folder)
 
 
-def evaluate(run: Run | str | Path, num_samples: int = 10_000, seed: int = 0, device: str = "auto") -> dict[str, Any]:
+def evaluate(run: Run | str | Path, num_samples: int = 10_000, seed: int = 0, device: str = "auto",
+             **options: Any) -> dict[str, Any]:
     """What src/evaluate.py reports for a run's generator: its scores on ``num_samples`` new digits
-    (``metrics``) beside what as many real images score (``real_floor``)."""
+    (``metrics``) beside what as many real images score (``real_floor``). ``options``: the rest of
+    ganlab.evaluation.evaluate's (``floor``, ``min_evaluator_accuracy``)."""
     from ganlab.evaluation import evaluate as score
     from ganlab.trained_gan import pick_device
 
     run = run if isinstance(run, Run) else load(run)
     return score(run.data_dir(), ckpt_path=run.checkpoint, num_samples=num_samples, seed=seed,
-                 device=pick_device(device))
+                 device=pick_device(device), **options)
