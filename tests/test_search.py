@@ -136,23 +136,24 @@ def test_a_search_is_kept_in_its_folder_and_the_same_command_continues_it(tmp_pa
 
 
 def test_a_bad_search_setting_is_one_line_before_any_trial(tmp_path):
-    done = subprocess.run(train_command("-m", "hparams_search=optuna", *QUIET, "hydra.sweeper.pruner=nope",
+    done = subprocess.run(train_command("-m", "hparams_search=optuna", *QUIET, "hydra.sweeper.sampler._target_=optuna.samplers.Nope",
                                         f"hydra.sweep.dir={tmp_path / 'search'}"),
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     output = done.stdout + done.stderr
     assert done.returncode == 1 and "Traceback" not in output
-    assert "hydra.sweeper.pruner=nope is not a pruner: choose one of none, median, hyperband" in output
+    assert "Error locating target 'optuna.samplers.Nope'" in output, "Hydra's own line for a class it cannot find"
     assert not (tmp_path / "search" / "optuna.db").exists()
 
 
 @pytest.mark.parametrize("metric, direction, line", [
+    ("4_quality/fid", "minimize", "hydra.sweeper.pruner=nope is not a pruner: choose one of none, median, hyperband"),
     ("4_quality/fdi", "minimize", "optimized_metric=4_quality/fdi is not a metric a run returns: did you mean "
                                   "4_quality/fid?"),
     ("4_quality/fid", ["minimize", "maximize"], "optimized_metric has 1 metric(s) and hydra.sweeper.direction 2"),
     (["4_quality/fid", "4_quality/recall"], ["minimize", "maximize"], "hydra.sweeper.pruner=median judges one metric"),
 ])
 def test_search_settings_that_cannot_work_are_refused(metric, direction, line):
-    search = Search(None, direction, None, "search", 4, 1, "median", None)
+    search = Search(None, direction, None, "search", 4, 1, "nope" if "nope" in line else "median", None)
     search.config = OmegaConf.create({"optimized_metric": metric})
     with pytest.raises(UserError, match=re.escape(line)):
         search._check()
