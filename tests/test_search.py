@@ -254,3 +254,12 @@ def test_optuna_dashboard_reads_a_searchs_study(tmp_path):
         server.terminate()
         server.wait(timeout=30)
     assert [(s["study_name"], s["directions"]) for s in studies] == [("search", ["minimize"])]
+
+
+def test_a_study_lives_in_sqlite_a_journal_file_or_a_database_url(tmp_path):
+    journal = Study(str(tmp_path / "shared" / "search.log"), "search", directions=["minimize"])
+    assert isinstance(journal.storage, optuna.storages.JournalStorage)
+    journal.study.add_trial(optuna.trial.create_trial(value=1.0, params={}, distributions={}))
+    assert len(Study(str(tmp_path / "shared" / "search.log"), "search").trials()) == 1, "another process reads it"
+    with pytest.raises(UserError, match=r"hydra.sweeper.storage=postgresql://nobody@127.0.0.1:1/x cannot be opened \("):
+        Study("postgresql://nobody@127.0.0.1:1/x", "search", directions=["minimize"])
