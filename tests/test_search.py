@@ -124,6 +124,7 @@ def test_a_search_is_kept_in_its_folder_and_the_same_command_continues_it(tmp_pa
     assert "Study 'search' in sqlite:///" in again.stdout and "2 of 3 trials so far" in again.stdout
     trials = study_of(tmp_path / "search").trials
     assert [t.state.name for t in trials] == ["COMPLETE"] * 3, "one more trial, the first two not trained again"
+    assert trials[2].params not in (trials[0].params, trials[1].params), "a continued search draws new values"
     folders = sorted(p.name.split("_")[0] for p in (tmp_path / "search").iterdir() if p.is_dir())
     assert folders == ["0", "1", "2"]
     results = yaml.safe_load((tmp_path / "search" / "optimization_results.yaml").read_text())
@@ -208,6 +209,8 @@ def test_two_processes_share_one_study_and_run_no_trial_twice(tmp_path, mnist_di
     trials = optuna.load_study(study_name="search", storage=storage).trials
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
     assert 6 <= len(trials) <= 7, "like Optuna's MaxTrialsCallback: at most one surplus trial per extra process"
+    values = [tuple(sorted(t.params.items())) for t in trials]
+    assert len(set(values)) == len(values), "no process draws another's values again"
     ran = {name: sorted(int(p.name.split("_")[0]) for p in (tmp_path / name).iterdir() if p.is_dir()) for name in "ab"}
     assert not set(ran["a"]) & set(ran["b"]) and sorted(ran["a"] + ran["b"]) == [t.number for t in trials]
     print(f"trials run by process a: {ran['a']}, by process b: {ran['b']}")

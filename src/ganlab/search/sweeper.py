@@ -79,6 +79,10 @@ class Search(Sweeper):
             study.mark_interrupted(trial.number)
         log.info("Study %r in %s: %d of %d trials so far", self.study_name, url, counted(study.trials()),
                  self.n_trials)
+        if study.trials() or self.storage not in (None, "", "auto"):
+            # The seed repeats a fresh search in its own folder; a continued study, or one other
+            # processes may share, would otherwise draw the values its first trials drew again.
+            study.study.sampler.reseed_rng()
         job_idx = 0
         while (budget := self.n_trials - counted(study.trials())) > 0:
             batch = self._ask(study, distributions, min(self.n_jobs, budget))
