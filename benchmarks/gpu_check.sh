@@ -86,15 +86,14 @@ step 90 "train: python src/train.py model.acceleration=cuda_graph, $ITERS iterat
     trainer.enable_progress_bar=false hydra.run.dir="$run"
 step 30 "train: what the run logged" "$PYTHON" - "$run" <<'PY'
 import sys
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-acc = EventAccumulator(sys.argv[1], size_guidance={"scalars": 0})
-acc.Reload()
-losses = acc.Scalars("1_losses/d_loss")
+from ganlab.reporting.tensorboard import read_scalars
+logged = read_scalars(sys.argv[1])
+losses = logged["1_losses/d_loss"]
 first, last = losses[0], losses[-1]
 print(f"iterations {first.step}-{last.step} in {last.wall_time - first.wall_time:.1f} s: "
       f"{(last.step - first.step) / (last.wall_time - first.wall_time):.0f} it/s")
-for tag in sorted(t for t in acc.Tags()["scalars"] if t.startswith("4_quality/")):
-    print(tag, " ".join(f"{e.step}:{e.value:.3f}" for e in acc.Scalars(tag)))
+for tag in sorted(t for t in logged if t.startswith("4_quality/")):
+    print(tag, " ".join(f"{e.step}:{e.value:.3f}" for e in logged[tag]))
 PY
 step 300 "sweep: 1, 4, 8 jobs side by side on one device, CUDA graph" "$PYTHON" benchmarks/sweep.py \
     --accelerator "$ACCEL" --concurrency 1,4,8 --iterations $((ITERS / 2)) model.acceleration=cuda_graph

@@ -22,7 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from ganlab.reporting.tensorboard import read_scalars
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -50,10 +50,8 @@ def train(out: Path, name: str, overrides: list[str], seeds: str) -> None:
 
 def class_shares(folder: Path) -> tuple[float, float]:
     """The smallest and largest digit share of the final evaluation's samples."""
-    acc = EventAccumulator(str(folder), size_guidance={"scalars": 0})
-    acc.Reload()
-    shares = [acc.Scalars(f"5_digits/class_share_{d}")[-1].value for d in range(10)
-              if f"5_digits/class_share_{d}" in acc.Tags()["scalars"]]
+    logged = read_scalars(folder)
+    shares = [logged[f"5_digits/class_share_{d}"][-1].value for d in range(10) if f"5_digits/class_share_{d}" in logged]
     return (min(shares), max(shares)) if shares else (math.nan, math.nan)
 
 

@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from ganlab.reporting.tensorboard import read_scalars
 
 ROOT = Path(__file__).resolve().parents[1]
 QUIET = ["callbacks.sample_quality=null", "trainer.enable_progress_bar=false",
@@ -46,9 +46,7 @@ def run_sweep(sweep_dir: Path, launcher: list[str], values: str, key: str, itera
 
 def training_window(job_dir: Path) -> tuple[int, float, float]:
     """Iterations between the first and last logged iteration, and their wall times."""
-    acc = EventAccumulator(str(job_dir), size_guidance={"scalars": 0})
-    acc.Reload()
-    events = acc.Scalars("1_losses/d_loss")
+    events = read_scalars(job_dir)["1_losses/d_loss"]
     return events[-1].step - events[0].step, events[0].wall_time, events[-1].wall_time
 
 

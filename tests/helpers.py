@@ -63,11 +63,9 @@ def assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
 
 def scalars(run_dir: Path, tag: str) -> list[tuple[int, float]]:
     """(step, value) of one TensorBoard scalar tag, as TensorBoard itself reads the run."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from ganlab.reporting.tensorboard import read_scalars
 
-    acc = EventAccumulator(str(run_dir))
-    acc.Reload()
-    return [(e.step, e.value) for e in acc.Scalars(tag)]
+    return [(p.step, p.value) for p in read_scalars(run_dir)[tag]]
 
 
 def image_steps(run_dir: Path, tag: str) -> list[int]:

@@ -132,12 +132,10 @@ class Run:
     @property
     def curves(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Every logged scalar as (iterations, values), read from the run's TensorBoard events."""
-        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+        from ganlab.reporting.tensorboard import read_scalars
 
-        events = EventAccumulator(str(self.folder), size_guidance={"scalars": 0})
-        events.Reload()
-        return {tag: (np.array([e.step for e in events.Scalars(tag)]), np.array([e.value for e in events.Scalars(tag)]))
-                for tag in sorted(events.Tags()["scalars"])}
+        return {tag: (np.array([p.step for p in points]), np.array([p.value for p in points]))
+                for tag, points in read_scalars(self.folder).items()}
 
     @property
     def metrics(self) -> dict[str, float]:

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from ganlab import tags
 from ganlab.errors import UserError
+from ganlab.reporting.tensorboard import read_scalars
 from ganlab.search.study import outcomes
 
 # The curves and final values the table and the plots show, when a job logged them
@@ -70,14 +70,11 @@ def read_job(folder: Path) -> Job:
             overrides[key.lstrip("+~")] = value
     config = yaml.safe_load((hydra_dir / "config.yaml").read_text()) if (hydra_dir / "config.yaml").is_file() else {}
     job = Job(folder, overrides, ((config or {}).get("trainer") or {}).get("max_steps"))
-    acc = EventAccumulator(str(folder), size_guidance={"scalars": 0, "images": 1})
-    acc.Reload()
-    logged = set(acc.Tags().get("scalars", []))
+    logged = read_scalars(folder)
     former = {new: old for old, new in tags.FORMER.items() if old in logged}  # a run from before the numbers
 
     def scalars(tag: str) -> list | None:
-        name = tag if tag in logged else former.get(tag)
-        return acc.Scalars(name) if name else None
+        return logged.get(tag) or logged.get(former.get(tag))
 
     for tag in CURVES:
         if events := scalars(tag):

@@ -1,20 +1,24 @@
-"""Lightning's TensorBoard logger, with a description on every chart.
+"""Lightning's TensorBoard logger with a description on every chart, and a reader for what it wrote.
 
 TensorBoard keeps a tag's metadata from the first event it reads for it and shows its description
 on the chart (the (i) beside a card's title). Lightning's ``log_metrics`` and torch's ``add_scalar``
-take no description, so the first value of each tag is written here with one (ganlab/tags.py);
-every later value goes through Lightning as usual.
+take no description, so the first value of each tag is written here with one (ganlab/tags.py), as
+a tensor summary: TensorBoard's fast loader (its Rust data server, used when installed) drops the
+description of a plain ``simple_value``. Every later value goes through Lightning as usual.
+
+``read_scalars`` reads both kinds, as TensorBoard does (its plugin event accumulator); the legacy
+``EventAccumulator.Scalars`` would miss each tag's first value.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
-from tensorboard.plugins.scalar.metadata import create_summary_metadata
 from torch.utils.tensorboard.summary import scalar
 
 from ganlab import tags
@@ -34,10 +38,27 @@ class DescribedTensorBoardLogger(TensorBoardLogger):
             if description is None or name in self.described or isinstance(value, Mapping):
                 rest[name] = value
                 continue
-            tag = self.tag_prefix + name
-            summary = scalar(tag, float(value.item() if isinstance(value, torch.Tensor) else value))
-            summary.value[0].metadata.CopyFrom(create_summary_metadata(display_name=tag, description=description))
+            value = float(value.item() if isinstance(value, torch.Tensor) else value)
+            summary = scalar(self.tag_prefix + name, value, new_style=True)  # metadata: the scalars plugin
+            summary.value[0].metadata.summary_description = description
             self.experiment.file_writer.add_summary(summary, step)
             self.described.add(name)
         if rest:
             super().log_metrics(rest, step)
+
+
+class Point(NamedTuple):
+    step: int
+    wall_time: float
+    value: float
+
+
+def read_scalars(folder: str | Path) -> dict[str, list[Point]]:
+    """Every scalar a run's event files hold, by tag, in order of writing."""
+    from tensorboard.backend.event_processing.plugin_event_accumulator import EventAccumulator
+    from tensorboard.util import tensor_util
+
+    events = EventAccumulator(str(folder), size_guidance={"tensors": 0})  # 0: keep every point
+    events.Reload()
+    return {tag: [Point(e.step, e.wall_time, float(tensor_util.make_ndarray(e.tensor_proto))) for e in events.Tensors(tag)]
+            for tag in sorted(events.Tags()["tensors"]) if events.SummaryMetadata(tag).plugin_data.plugin_name == "scalars"}
