@@ -4,7 +4,8 @@ TensorBoard keeps a tag's metadata from the first event it reads for it and show
 on the chart (the (i) beside a card's title). Lightning's ``log_metrics`` and torch's ``add_scalar``
 take no description, so the first value of each tag is written here with one (ganlab/tags.py), as
 a tensor summary: TensorBoard's fast loader (its Rust data server, used when installed) drops the
-description of a plain ``simple_value``. Every later value goes through Lightning as usual.
+description of a plain ``simple_value``. Every later value goes through Lightning as usual. A run's
+first session start is marked too, so that TensorBoard replaces a resumed run's cut-short steps.
 
 ``read_scalars`` reads both kinds, as TensorBoard does (its plugin event accumulator); the legacy
 ``EventAccumulator.Scalars`` would miss each tag's first value.
@@ -19,19 +20,26 @@ from typing import Any, NamedTuple
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
+from tensorboard.compat.proto.event_pb2 import Event, SessionLog
 from torch.utils.tensorboard.summary import scalar
 
 from ganlab import tags
 
 
 class DescribedTensorBoardLogger(TensorBoardLogger):
-    def __init__(self, *args: Any, prefix: str = "", **kwargs: Any):
-        super().__init__(*args, prefix=prefix, **kwargs)
+    def __init__(self, *args: Any, prefix: str = "", purge_step: int | None = None, **kwargs: Any):
+        super().__init__(*args, prefix=prefix, purge_step=purge_step, **kwargs)
         self.tag_prefix = f"{prefix}{self.LOGGER_JOIN_CHAR}" if prefix else ""
         self.described: set[str] = set()
+        self.session_marked = purge_step is not None  # torch marks a resumed session's start itself
 
     @rank_zero_only
     def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+        if not self.session_marked:
+            # TensorBoard drops a resumed run's cut-short steps when it sees a second session start
+            # (torch writes the resume's, at its purge step); the first is this one.
+            self.experiment.file_writer.add_event(Event(step=0, session_log=SessionLog(status=SessionLog.START)))
+            self.session_marked = True
         rest = {}
         for name, value in metrics.items():
             description = tags.DESCRIPTIONS.get(name)
