@@ -158,6 +158,8 @@ def test_help_lists_every_group_and_experiment_and_each_command_its_own_options(
         assert f"  {group}=" in train_help, group
     for experiment in (ROOT / "conf" / "experiment").glob("*.yaml"):
         assert f"\n  {experiment.stem} " in train_help, experiment.stem
+    for search in (ROOT / "conf" / "hparams_search").glob("*.yaml"):
+        assert f" {search.stem}: " in train_help, search.stem
     assert "--cfg job" in train_help and "seed: 42" not in train_help, "a guide, not 144 lines of resolved config"
     generate_help = run("generate.py", "--help").stdout
     assert "ckpt_path=" in generate_help and "interpolate=" in generate_help and "experiment" not in generate_help
