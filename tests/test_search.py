@@ -22,7 +22,7 @@ from omegaconf import OmegaConf
 
 from ganlab.errors import UserError
 from ganlab.search import check_objective, space
-from ganlab.search.study import Study
+from ganlab.search.study import Study, make_pruner
 from ganlab.search.sweeper import Search
 from ganlab.search.trial import ReportToStudy
 from helpers import CPU, QUIET, ROOT, train_command
@@ -266,3 +266,27 @@ def test_a_study_lives_in_sqlite_a_journal_file_or_a_database_url(tmp_path):
     assert len(Study(str(tmp_path / "shared" / "search.log"), "search").trials()) == 1, "another process reads it"
     with pytest.raises(UserError, match=r"hydra.sweeper.storage=postgresql://nobody@127.0.0.1:1/x cannot be opened \("):
         Study("postgresql://nobody@127.0.0.1:1/x", "search", directions=["minimize"])
+
+
+def test_hyperband_stops_a_trial_in_the_bottom_of_its_rung(tmp_path, caplog):
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    pruner = make_pruner("hyperband", max_steps=90, eval_interval=10)  # rungs at 10, 30 (and 90, the end)
+    study = Study(url, "search", pruner, directions=["minimize"]).study
+    for fid in range(50, 80):  # earlier trials, in every bracket
+        trial = study.ask()
+        for step in (10, 30):
+            trial.report(float(fid), step)
+            trial.should_prune()  # where a trial's rungs are recorded, as ReportToStudy does
+        study.tell(trial, float(fid))
+    number = study.ask().number
+    reporter = ReportToStudy(Study(url, "search", pruner), number, "4_quality/fid", "hyperband")
+    evaluation = SimpleNamespace(evaluated_at=None, results={"4_quality/fid": 150.0})
+    trainer = SimpleNamespace(max_steps=90, is_global_zero=True, should_stop=False, callbacks=[evaluation])
+    with caplog.at_level(logging.WARNING):
+        for step in (10, 30):
+            trainer.global_step = evaluation.evaluated_at = step
+            reporter.on_train_batch_end(trainer, None, None, None, 0)
+            if trainer.should_stop:
+                break
+    assert trainer.should_stop and study.trials[number].state == optuna.trial.TrialState.PRUNED
+    assert f"trial {number} pruned at iteration {reporter.pruned_at} (hyperband): 4_quality/fid 150" in caplog.text
