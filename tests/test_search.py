@@ -290,3 +290,15 @@ def test_hyperband_stops_a_trial_in_the_bottom_of_its_rung(tmp_path, caplog):
                 break
     assert trainer.should_stop and study.trials[number].state == optuna.trial.TrialState.PRUNED
     assert f"trial {number} pruned at iteration {reporter.pruned_at} (hyperband): 4_quality/fid 150" in caplog.text
+
+
+@pytest.mark.slow  # three interpreters loading Optuna at once
+def test_processes_that_open_a_new_sqlite_study_at_once_all_get_it(tmp_path):
+    """Each would create the file's tables; one failed with "table studies already exists"."""
+    code = ("import sys; from ganlab.search.study import Study; "
+            "Study(sys.argv[1], 'search', directions=['minimize']); print('opened')")
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    processes = [subprocess.Popen([sys.executable, "-c", code, url], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True) for _ in range(3)]
+    outputs = [p.communicate(timeout=120) for p in processes]
+    assert [out.strip() for out, _ in outputs] == ["opened"] * 3, [err[-500:] for _, err in outputs]

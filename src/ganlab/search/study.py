@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ganlab.errors import UserError
+from ganlab.safety.locks import waiting_for
 
 PRUNERS = ("none", "median", "hyperband")
 # A trial a signal stopped (or whose sweeper died) is marked so, and asked again with the same
@@ -36,9 +37,13 @@ def open_storage(url: str):
             Path(url).parent.mkdir(parents=True, exist_ok=True)
             return optuna.storages.JournalStorage(JournalFileBackend(url))
         if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-            # parallel trials write to one file: wait for its lock rather than fail at once
-            return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
+            path = Path(url.removeprefix("sqlite:///"))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Processes that open a new file at once would each create its tables (one fails with
+            # "table studies already exists"): one at a time. Parallel trials then wait for the
+            # file's own lock rather than fail at once.
+            with waiting_for(path.with_name(path.name + ".lock"), "creating the study's tables"):
+                return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
         return optuna.storages.RDBStorage(url)
     except Exception as err:
         why = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
