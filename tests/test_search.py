@@ -136,6 +136,7 @@ def test_a_search_is_kept_in_its_folder_and_the_same_command_continues_it(tmp_pa
     assert html.count("<td>trial ") == 3 and f"<td>trial {results['best_trial']}: complete, best</td>" in html
 
 
+@pytest.mark.slow  # a subprocess for Hydra's own line; the project's lines are tested in-process below
 def test_a_bad_search_setting_is_one_line_before_any_trial(tmp_path):
     done = subprocess.run(train_command("-m", "hparams_search=optuna", *QUIET, "hydra.sweeper.sampler._target_=optuna.samplers.Nope",
                                         f"hydra.sweep.dir={tmp_path / 'search'}"),
