@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import os
 import re
 import signal
 import socket
@@ -21,8 +22,9 @@ import yaml
 from omegaconf import OmegaConf
 
 from ganlab.errors import UserError
+from ganlab.reporting.sweep_page import write_page
 from ganlab.search import check_objective, space
-from ganlab.search.study import Study, make_pruner
+from ganlab.search.study import Study, abandoned, make_pruner
 from ganlab.search.sweeper import Search
 from ganlab.search.trial import ReportToStudy
 from helpers import CPU, QUIET, ROOT, train_command
@@ -125,6 +127,7 @@ def test_a_search_is_kept_in_its_folder_and_the_same_command_continues_it(tmp_pa
     trials = study_of(tmp_path / "search").trials
     assert [t.state.name for t in trials] == ["COMPLETE"] * 3, "one more trial, the first two not trained again"
     assert trials[2].params not in (trials[0].params, trials[1].params), "a continued search draws new values"
+    assert study_of(tmp_path / "search").metric_names == ["1_losses/g_loss"], "optuna-dashboard's name for it"
     folders = sorted(p.name.split("_")[0] for p in (tmp_path / "search").iterdir() if p.is_dir())
     assert folders == ["0", "1", "2"]
     results = yaml.safe_load((tmp_path / "search" / "optimization_results.yaml").read_text())
@@ -156,7 +159,7 @@ def test_a_bad_search_setting_is_one_line_before_any_trial(tmp_path):
 ])
 def test_search_settings_that_cannot_work_are_refused(metric, direction, line):
     search = Search(None, direction, None, "search", 4, 1, "nope" if "nope" in line else "median", None)
-    search.config = OmegaConf.create({"optimized_metric": metric})
+    search.config = OmegaConf.create({"optimized_metric": metric, "trainer": {"max_steps": 40}, "eval_interval": 10})
     with pytest.raises(UserError, match=re.escape(line)):
         search._check()
 
@@ -230,6 +233,9 @@ def test_the_two_objective_preset_returns_the_pareto_front(tmp_path, quick_evalu
     assert [d.name for d in study.directions] == ["MINIMIZE", "MAXIMIZE"]
     assert sorted(t["trial"] for t in results["pareto_front"]) == sorted(t.number for t in study.best_trials)
     assert all(len(t["values"]) == 2 for t in results["pareto_front"])
+    write_page(tmp_path / "search")
+    html = (tmp_path / "search" / "report.html").read_text()
+    assert html.count(", on the Pareto front</td>") == len(results["pareto_front"])
 
 
 @pytest.mark.slow
@@ -303,3 +309,58 @@ def test_processes_that_open_a_new_sqlite_study_at_once_all_get_it(tmp_path):
                                   text=True) for _ in range(3)]
     outputs = [p.communicate(timeout=120) for p in processes]
     assert [out.strip() for out, _ in outputs] == ["opened"] * 3, [err[-500:] for _, err in outputs]
+
+
+def test_a_failed_trial_is_told_failed_the_search_goes_on_and_the_command_exits_1(tmp_path, caplog):
+    from hydra.core.utils import JobReturn, JobStatus
+
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    study = Study(url, "search", directions=["minimize"])
+    search = Search(None, "minimize", url, "search", 2, 2, "none", None)
+    search.config = OmegaConf.create({"optimized_metric": "1_losses/g_loss"})
+    search.sweep_dir = tmp_path
+    trials = [study.study.ask(), study.study.ask()]
+    diverged, finished = JobReturn(status=JobStatus.FAILED), JobReturn(status=JobStatus.COMPLETED)
+    diverged.return_value = RuntimeError("training diverged at iteration 10: d_loss nan, g_loss nan")
+    finished.return_value = 0.5
+    with caplog.at_level(logging.WARNING):
+        assert not search._tell(study, trials, [diverged, finished])
+    assert [t.state.name for t in study.trials()] == ["FAIL", "COMPLETE"] and search.failed == [0]
+    assert "trial 0 failed: training diverged at iteration 10: d_loss nan, g_loss nan" in caplog.text
+    with pytest.raises(SystemExit) as stop, caplog.at_level(logging.ERROR):
+        search._finish(study)
+    assert stop.value.code == 1 and "1 trial(s) of this search failed (0: the lines above say why)" in caplog.text
+    results = yaml.safe_load((tmp_path / "optimization_results.yaml").read_text())
+    assert results["trials"] == {"complete": 1, "fail": 1} and results["best_trial"] == 1
+
+
+def test_a_trial_left_running_by_a_sweeper_that_is_gone_is_found(tmp_path):
+    study = Study(f"sqlite:///{tmp_path / 'optuna.db'}", "search", directions=["minimize"]).study
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    for pid in (int(gone.stdout), os.getpid()):  # a process that has ended, and this one
+        trial = study.ask()
+        trial.set_user_attr("host", socket.gethostname())
+        trial.set_user_attr("pid", pid)
+    assert [t.number for t in abandoned(study.get_trials())] == [0]
+
+
+@pytest.mark.slow
+def test_a_pruned_trial_stops_after_that_iteration_with_its_checkpoint_and_ends_normally(make_train_cfg, tmp_path,
+                                                                                           quick_evaluator_dir):
+    from ganlab.safety.checkpoints import read_checkpoint
+    from ganlab.training import train
+
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    study = Study(url, "search", directions=["minimize"]).study
+    for fid in (0.5, 0.6):  # earlier trials far better at iteration 2
+        study.add_trial(optuna.trial.create_trial(value=fid, intermediate_values={2: fid}, params={}, distributions={}))
+    number = study.ask().number
+    metrics = train(make_train_cfg(
+        "trainer.max_steps=6", "eval_interval=2", f"paths.data_dir={quick_evaluator_dir}",
+        "callbacks.sample_quality.num_samples=200", "+callbacks.sample_quality.min_evaluator_accuracy=0.9",
+        f"+search.trial={number}", f"+search.storage={url}", "+search.study_name=search", "+search.pruner=median",
+        quality=True))
+    assert study.trials[number].state == optuna.trial.TrialState.PRUNED
+    assert list(study.trials[number].intermediate_values) == [2]
+    assert read_checkpoint(tmp_path / "checkpoints" / "last.ckpt")["global_step"] == 2, "stopped after that iteration"
+    assert metrics["4_quality/fid"] == study.trials[number].intermediate_values[2], "what the run returns"

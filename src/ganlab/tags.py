@@ -65,7 +65,8 @@ DESCRIPTIONS = {
                   "test digits under the project's MNIST classifier; real images score near 0.",
     score("classifier_score"): "Higher is better. The Inception Score with the MNIST classifier, 1 to 10: "
                                "confident and varied digits score high.",
-    score("classifier_score_std"): "The classifier score's spread over the 10 splits of the samples it is averaged over.",
+    score("classifier_score_std"): "The classifier score's spread over the 10 splits of the samples it is "
+                                   "averaged over.",
     score("precision"): "Higher is better. Improved precision (k=3): the share of samples that lie among real images.",
     score("recall"): "Higher is better. Improved recall (k=3): the share of real images the samples cover; "
                      "low recall with high precision is mode collapse.",

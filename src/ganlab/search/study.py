@@ -126,11 +126,11 @@ def _alive(pid: int | None) -> bool:
     if pid is None:
         return True  # not ours to judge
     try:
-        os.kill(pid, 0)
+        os.kill(pid, 0)  # signal 0: asks whether the process exists
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        return True  # it exists, under another user
     return True
 
 

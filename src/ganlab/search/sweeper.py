@@ -33,7 +33,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from ganlab import tags
 from ganlab.errors import UserError, one_line_errors
 from ganlab.search import space
-from ganlab.search.study import FOLDER, HOST, PID, PRUNERS, RESUMES, Study, abandoned, counted, make_pruner, \
+from ganlab.search.study import FOLDER, HOST, PID, RESUMES, Study, abandoned, counted, make_pruner, \
     storage_url, to_resume
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,7 @@ class Search(Sweeper):
         self.sampler_config, self.storage, self.study_name = sampler, storage, study_name
         self.directions = [str(d) for d in direction] if isinstance(direction, (list, ListConfig)) else [str(direction)]
         self.n_trials, self.n_jobs, self.pruner, self.params = n_trials, n_jobs, pruner, params or {}
+        self.failed: list[int] = []  # this command's trials that failed (a divergence, an error)
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.config, self.hydra_context = config, hydra_context
@@ -61,13 +62,12 @@ class Search(Sweeper):
     def _sweep(self, arguments: list[str]) -> None:
         import optuna
 
-        self._check()
+        pruner = self._check()
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")  # as Hydra's basic sweeper does
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # the trials' own lines say what happens
         distributions, fixed = space.parse([f"{k}={v}" for k, v in self.params.items()] + list(arguments))
         url = storage_url(self.storage, self.sweep_dir)
-        pruner = make_pruner(self.pruner, self.config.trainer.max_steps, self.config.eval_interval)
         sampler = self.sampler_config  # Hydra instantiates a plugin's arguments with it
         sampler = instantiate(sampler) if isinstance(sampler, (dict, DictConfig)) else sampler
         study = Study(url, self.study_name, pruner, directions=self.directions, sampler=sampler)
@@ -97,11 +97,18 @@ class Search(Sweeper):
             job_idx += len(returns)
             if self._tell(study, batch, returns):
                 break
-        self._results(study)
+        self._finish(study)
 
-    def _check(self) -> None:
-        if self.pruner not in PRUNERS:
-            raise UserError(f"hydra.sweeper.pruner={self.pruner} is not a pruner: choose one of {', '.join(PRUNERS)}")
+    def _finish(self, study: Study) -> None:
+        """Writes the results; a search any of whose trials failed then exits 1, as a sweep with a failed job does."""
+        self._results(study)
+        if self.failed:
+            log.error("%d trial(s) of this search failed (%s: the lines above say why); the others ran",
+                      len(self.failed), ", ".join(map(str, self.failed)))
+            raise SystemExit(1)
+
+    def _check(self):
+        """Refuses settings that cannot work, before anything is written; returns the pruner."""
         metric = self.config.get("optimized_metric")
         self.metrics = metrics = [str(m) for m in metric] if isinstance(metric, (list, ListConfig)) else [str(metric)]
         if len(metrics) != len(self.directions):
@@ -118,6 +125,7 @@ class Search(Sweeper):
         for direction in self.directions:
             if direction not in ("minimize", "maximize"):
                 raise UserError(f"hydra.sweeper.direction={direction}: minimize or maximize")
+        return make_pruner(self.pruner, self.config.trainer.max_steps, self.config.eval_interval)
 
     def _ask(self, study: Study, distributions: dict, n: int) -> list:
         """``n`` trials: first the interrupted ones, with their values, then new ones from the sampler."""
@@ -157,6 +165,8 @@ class Search(Sweeper):
                 self._interrupted(study, trial.number)
             else:
                 study.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                self.failed.append(trial.number)
+                log.warning("trial %d failed: %s", trial.number, _why(ret))
         return stopped
 
     @staticmethod
@@ -187,3 +197,12 @@ class Search(Sweeper):
             for t in front:
                 log.info("  trial %d: %s with %s", t.number, ", ".join(f"{v:.4g}" for v in t.values), t.params)
         OmegaConf.save(OmegaConf.create(results), self.sweep_dir / "optimization_results.yaml")
+
+
+def _why(job) -> str:
+    """The first line of what ended a failed job (Hydra's JobReturn raises it when read)."""
+    try:
+        value = job.return_value
+    except Exception as err:  # what the job raised (Hydra keeps it in the JobReturn)
+        return (str(err).strip().splitlines() or [type(err).__name__])[0]
+    return f"it returned {value!r}"

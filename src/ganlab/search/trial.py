@@ -1,6 +1,7 @@
 """A search trial's side of pruning: after each sample-quality evaluation the trial reports its
 ``optimized_metric`` to the study (optuna-dashboard draws these curves), and stops (after that
-iteration, with its checkpoint) when the pruner says so. The sweeper passes the study's address in ``search.*`` (conf/hparams_search/optuna.yaml)."""
+iteration, with its checkpoint) when the pruner says so. The sweeper passes the study's address in
+``search.*`` (conf/hparams_search/optuna.yaml)."""
 
 from __future__ import annotations
 
