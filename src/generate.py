@@ -6,7 +6,6 @@
 """
 
 import logging
-import math
 
 import hydra
 from omegaconf import DictConfig
@@ -21,7 +20,7 @@ log = logging.getLogger(__name__)
 @one_line_errors
 def main(cfg: DictConfig) -> None:
     # here, so that --help answers without loading torch
-    from ganlab.generation import check_request, generate, interpolation, stream_npy, write_images
+    from ganlab.generation import check_request, grid_of, interpolation, stream_npy, write_images
     from ganlab.trained_gan import load_gan, pick_device
 
     check_request(cfg.n, cfg.digit, cfg.out, cfg.batch_size)  # before the checkpoint is loaded
@@ -31,15 +30,13 @@ def main(cfg: DictConfig) -> None:
         path = write_images(images, cfg.out, nrow=cfg.interpolate)
     elif str(cfg.out).lower().endswith(".npy"):  # any n: written to disk batch by batch
         path = stream_npy(model, cfg.n, cfg.out, seed=cfg.seed, batch_size=cfg.batch_size, digit=cfg.digit)
-    elif model.num_classes and cfg.digit is None and cfg.nrow is None:  # a grid with one row per digit
-        per_row = math.ceil(cfg.n / model.num_classes)
-        images = generate(model, per_row * model.num_classes, seed=cfg.seed, batch_size=cfg.batch_size)
-        path = write_images(images, cfg.out, nrow=per_row, row_labels=[str(d) for d in range(model.num_classes)])
-        log.info("wrote %d images to %s: one row of %d for each digit", len(images), path, per_row)
-        return
-    else:
-        path = write_images(generate(model, cfg.n, seed=cfg.seed, batch_size=cfg.batch_size, digit=cfg.digit),
-                            cfg.out, nrow=cfg.nrow)
+    else:  # a grid: a conditional GAN's with one row per digit
+        images, nrow, row_labels = grid_of(model, cfg.n, seed=cfg.seed, batch_size=cfg.batch_size, digit=cfg.digit,
+                                           nrow=cfg.nrow)
+        path = write_images(images, cfg.out, nrow=nrow, row_labels=row_labels)
+        if row_labels:
+            log.info("wrote %d images to %s: one row of %d for each digit", len(images), path, nrow)
+            return
     log.info("wrote %d images to %s", cfg.n * (cfg.get("interpolate") or 1), path)
 
 

@@ -43,6 +43,8 @@ def test_a_refused_setting_is_an_exception_with_the_commands_line(tmp_path):
     assert failed.value.exit_code == 1 and failed.value.folder is None
     with pytest.raises(ganlab.api.UserError, match="is not a run folder or a run's checkpoint"):
         ganlab.load(tmp_path)
+    with pytest.raises(ganlab.api.UserError, match="-m: sweeps and searches run from the command line"):
+        ganlab.train("-m", "data.batch_size=32,64")
 
 
 @pytest.mark.slow

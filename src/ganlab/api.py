@@ -48,9 +48,12 @@ class RunFailed(RuntimeError):
 
 def train(*overrides: str, quiet: bool = False) -> Run:
     """Trains ``python src/train.py *overrides`` and returns the run. ``quiet``: no lines, the bar only."""
+    if multirun := [o for o in overrides if o in ("-m", "--multirun") or o.startswith("hydra.mode=")]:
+        raise UserError(f"{multirun[0]}: sweeps and searches run from the command line "
+                        "(python src/train.py -m ...); ganlab.load reads any of their jobs")
     process = subprocess.Popen([sys.executable, str(TRAIN), "trainer.enable_progress_bar=false", *overrides],
                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-                               start_new_session=True)  # Ctrl-C reaches this process, which forwards it once
+                               start_new_session=True)  # Ctrl-C reaches this process, which forwards it
     watch = _Watch(quiet)
     try:
         for line in process.stdout:
@@ -58,9 +61,16 @@ def train(*overrides: str, quiet: bool = False) -> Run:
         process.wait()
     except KeyboardInterrupt:
         process.send_signal(signal.SIGINT)  # the run stops after its iteration, with a checkpoint
-        for line in process.stdout:
-            watch.read(line)
-        process.wait()
+        while True:
+            try:
+                if not process.stdout.closed:
+                    for line in process.stdout:
+                        watch.read(line)
+                    process.stdout.close()
+                process.wait()
+                break
+            except KeyboardInterrupt:  # a second one: the run stops at once, as on the command line
+                process.send_signal(signal.SIGINT)
         watch.close()
         raise KeyboardInterrupt(watch.error or "training stopped") from None
     watch.close()
@@ -174,24 +184,12 @@ class Run:
 
     def sample_grid(self, n: int = 64, digit: int | None = None, seed: int = 0, device: str = "auto"):
         """New digits as a grid image, like generate.py's: a conditional GAN's with one row per digit."""
-        import tempfile
-
-        from PIL import Image
-
-        from ganlab.generation import generate, write_images
+        from ganlab.generation import check_request, grid_of
+        from ganlab.reporting.pictures import grid_image
         from ganlab.trained_gan import load_gan, pick_device
 
-        model = load_gan(self.checkpoint, pick_device(device))
-        with tempfile.TemporaryDirectory() as scratch:
-            if model.num_classes and digit is None:
-                per_row = -(-n // model.num_classes)
-                images = generate(model, per_row * model.num_classes, seed=seed)
-                path = write_images(images, Path(scratch) / "grid.png", nrow=per_row,
-                                    row_labels=[str(d) for d in range(model.num_classes)])
-            else:
-                path = write_images(generate(model, n, seed=seed, digit=digit), Path(scratch) / "grid.png")
-            with Image.open(path) as image:
-                return image.copy()
+        check_request(n, digit, "grid.png")
+        return grid_image(*grid_of(load_gan(self.checkpoint, pick_device(device)), n, seed=seed, digit=digit))
 
     def data_dir(self) -> Path:
         import yaml

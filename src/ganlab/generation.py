@@ -60,6 +60,18 @@ def generate(model: GAN, n: int, seed: int = 0, batch_size: int = 1000, digit: i
     return model.sample(n=n, seed=seed, labels=labels, batch_size=batch_size).float().cpu()
 
 
+def grid_of(model: GAN, n: int, seed: int = 0, batch_size: int = 1000, digit: int | None = None,
+            nrow: int | None = None) -> tuple[torch.Tensor, int, list[str] | None]:
+    """New digits for a grid, with its row length and row labels: a conditional GAN asked for no
+    digit (and no row length) draws one row per digit, ``n`` rounded up to fill the rows."""
+    if model.num_classes and digit is None and nrow is None:
+        per_row = math.ceil(n / model.num_classes)
+        images = generate(model, per_row * model.num_classes, seed=seed, batch_size=batch_size)
+        return images, per_row, [str(d) for d in range(model.num_classes)]
+    images = generate(model, n, seed=seed, batch_size=batch_size, digit=digit)
+    return images, nrow or math.ceil(math.sqrt(n)), None
+
+
 def interpolation(model: GAN, rows: int, steps: int, seed: int = 0, digit: int | None = None) -> torch.Tensor:
     """``rows`` walks of ``steps`` images each ([rows * steps, 1, 28, 28], row by row): G's images
     along the great circle between two random noise vectors (spherical interpolation, which keeps

@@ -68,5 +68,7 @@ def read_scalars(folder: str | Path) -> dict[str, list[Point]]:
 
     events = EventAccumulator(str(folder), size_guidance={"tensors": 0})  # 0: keep every point
     events.Reload()
-    return {tag: [Point(e.step, e.wall_time, float(tensor_util.make_ndarray(e.tensor_proto))) for e in events.Tensors(tag)]
-            for tag in sorted(events.Tags()["tensors"]) if events.SummaryMetadata(tag).plugin_data.plugin_name == "scalars"}
+    scalars = [tag for tag in sorted(events.Tags()["tensors"])
+               if events.SummaryMetadata(tag).plugin_data.plugin_name == "scalars"]
+    return {tag: [Point(e.step, e.wall_time, float(tensor_util.make_ndarray(e.tensor_proto)))
+                  for e in events.Tensors(tag)] for tag in scalars}
