@@ -27,7 +27,7 @@ def main(cfg: DictConfig) -> None:
 
     report = evaluate(
         cfg.paths.data_dir, cfg.ckpt_path, cfg.samples, cfg.num_samples, cfg.seed, pick_device(cfg.device), cfg.floor,
-        cfg.min_evaluator_accuracy,
+        cfg.min_evaluator_accuracy, cfg.allow_targets,
     )
     path = write_scores(report, cfg.out or default_scores_path(cfg.ckpt_path, cfg.samples))
     print(format_table(report))

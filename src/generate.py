@@ -24,7 +24,7 @@ def main(cfg: DictConfig) -> None:
     from ganlab.trained_gan import load_gan, pick_device
 
     check_request(cfg.n, cfg.digit, cfg.out, cfg.batch_size)  # before the checkpoint is loaded
-    model = load_gan(cfg.ckpt_path, pick_device(cfg.device))
+    model = load_gan(cfg.ckpt_path, pick_device(cfg.device), cfg.allow_targets)
     if cfg.get("interpolate"):  # n rows, each a walk of `interpolate` steps between two noise vectors
         images = interpolation(model, cfg.n, cfg.interpolate, seed=cfg.seed, digit=cfg.digit)
         path = write_images(images, cfg.out, nrow=cfg.interpolate)

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import textwrap
 
+import pytest
 import torch
 
+from ganlab.errors import UserError
 from ganlab.trained_gan import load_gan
 from ganlab.training import train
 from helpers import compose_config
@@ -85,7 +87,12 @@ def test_a_net_and_a_loss_given_only_through_config_train_and_sample(tmp_path, m
 
     assert {"1_losses/d_loss", "1_losses/g_loss"} <= set(metrics)
     assert (run / "samples" / "iter_000004.png").is_file()
-    model = load_gan(run / "checkpoints" / "last.ckpt")  # the checkpoint alone rebuilds the toy nets
+    last = run / "checkpoints" / "last.ckpt"
+    # a checkpoint is data: classes of the user's own are built only when the user names them
+    with pytest.raises(UserError, match=r"names 'tiny_nets.TinyGenerator' at generator._target_.*allow_targets="):
+        load_gan(last)
+    model = load_gan(last, allow_targets=["tiny_nets.TinyGenerator", "tiny_nets.TinyDiscriminator",
+                                          "tiny_nets.SquaredLoss"])  # the checkpoint alone rebuilds the toy nets
     assert type(model.generator).__name__ == "TinyGenerator" and type(model.loss).__name__ == "SquaredLoss"
     images = model.sample(n=5, seed=0)
     assert images.shape == (5, 1, 28, 28) and torch.all(images.abs() <= 1)

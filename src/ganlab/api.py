@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -78,7 +79,17 @@ def train(*overrides: str, quiet: bool = False) -> Run:
         raise RunFailed(watch.error or f"src/train.py exited {process.returncode}", process.returncode, watch.folder)
     if watch.folder is None:
         raise RunFailed("the run did not say where its folder is", process.returncode, None)
-    return Run(watch.folder)
+    # the classes this run's own config named (this process's user chose them): its checkpoints may name them
+    return Run(watch.folder, allow_targets=_own_targets(watch.folder))
+
+
+def _own_targets(folder: Path) -> list[str]:
+    import yaml
+
+    from ganlab.safety.checkpoint_targets import targets_in
+
+    config = yaml.safe_load((folder / ".hydra" / "config.yaml").read_text())
+    return [t for _, t in targets_in((config or {}).get("model") or {}) if isinstance(t, str)]
 
 
 class _Watch:
@@ -127,17 +138,18 @@ def _bar(total: int):
 
 
 class Run:
-    """A run folder, read: what src/train.py left there (README, "What a run leaves")."""
+    """A run folder, read: what src/train.py left there (README, "What a run leaves"). ``checkpoint``
+    is the one ``sample`` and ``evaluate`` use (default ``last.ckpt``); ``allow_targets``: classes of
+    the user's own that it may name (trained_gan.load_gan)."""
 
-    def __init__(self, folder: str | Path):
+    def __init__(self, folder: str | Path, checkpoint: str | Path | None = None, allow_targets: Iterable[str] = ()):
         self.folder = Path(folder).resolve()
+        self.checkpoint = (Path(checkpoint).resolve() if checkpoint is not None
+                           else self.folder / "checkpoints" / "last.ckpt")
+        self.allow_targets = list(allow_targets)
 
     def __repr__(self) -> str:
         return f"Run({str(self.folder)!r})"
-
-    @property
-    def checkpoint(self) -> Path:
-        return self.folder / "checkpoints" / "last.ckpt"
 
     @property
     def curves(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -179,7 +191,7 @@ class Run:
         from ganlab.trained_gan import load_gan, pick_device
 
         check_request(n, digit, "samples.npy")
-        model = load_gan(self.checkpoint, pick_device(device))
+        model = load_gan(self.checkpoint, pick_device(device), self.allow_targets)
         return generate(model, n, seed=seed, digit=digit).squeeze(1).cpu().numpy()
 
     def sample_grid(self, n: int = 64, digit: int | None = None, seed: int = 0, device: str = "auto"):
@@ -189,7 +201,8 @@ class Run:
         from ganlab.trained_gan import load_gan, pick_device
 
         check_request(n, digit, "grid.png")
-        return grid_image(*grid_of(load_gan(self.checkpoint, pick_device(device)), n, seed=seed, digit=digit))
+        model = load_gan(self.checkpoint, pick_device(device), self.allow_targets)
+        return grid_image(*grid_of(model, n, seed=seed, digit=digit))
 
     def data_dir(self) -> Path:
         import yaml
@@ -198,13 +211,20 @@ class Run:
         return Path(config["paths"]["data_dir"])
 
 
-def load(path: str | Path) -> Run:
-    """An existing run, by its folder or one of its checkpoints."""
+def load(path: str | Path, allow_targets: Iterable[str] = ()) -> Run:
+    """An existing run, by its folder (its ``last.ckpt``) or by one of its checkpoints (that one).
+    ``allow_targets``: classes of your own that its checkpoint may name (README, "Checkpoints from
+    elsewhere"); anything else a checkpoint names is refused when it is opened."""
     path = Path(path)
-    folder = path.parent.parent if path.suffix == ".ckpt" else path
+    if path.suffix == ".ckpt":
+        if not path.is_file():
+            raise UserError(f"{path} is not a file; give a run folder or one of its checkpoints/*.ckpt")
+        folder, checkpoint = path.resolve().parent.parent, path
+    else:
+        folder, checkpoint = path, None
     if not (folder / ".hydra").is_dir():
         raise UserError(f"{path} is not a run folder or a run's checkpoint (no .hydra record of src/train.py)")
-    return Run(folder)
+    return Run(folder, checkpoint, allow_targets)
 
 
 def evaluate(run: Run | str | Path, num_samples: int = 10_000, seed: int = 0, device: str = "auto",
@@ -217,4 +237,4 @@ def evaluate(run: Run | str | Path, num_samples: int = 10_000, seed: int = 0, de
 
     run = run if isinstance(run, Run) else load(run)
     return score(run.data_dir(), ckpt_path=run.checkpoint, num_samples=num_samples, seed=seed,
-                 device=pick_device(device), **options)
+                 device=pick_device(device), allow_targets=run.allow_targets, **options)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -31,16 +32,18 @@ def evaluate(
     device: str = "cpu",
     floor: bool = True,
     min_evaluator_accuracy: float = 0.99,
+    allow_targets: Iterable[str] = (),
 ) -> dict[str, Any]:
     """The report for a checkpoint's generator or an .npy of samples ([N, 28, 28] in [-1, 1]), with
-    the same metrics for as many real training images (the floor) when ``floor``."""
+    the same metrics for as many real training images (the floor) when ``floor``. ``allow_targets``:
+    classes of the user's own that the checkpoint may name (trained_gan.load_gan)."""
     if (ckpt_path is None) == (samples is None):
         raise UserError("give exactly one of ckpt_path=<checkpoint> or samples=<file.npy>")
     if not isinstance(num_samples, int) or isinstance(num_samples, bool) or num_samples < 1:
         raise UserError(f"num_samples={num_samples!r}: score a positive whole number of samples, e.g. 10000")
     labels = None
     if ckpt_path is not None:
-        model = load_gan(ckpt_path, device)
+        model = load_gan(ckpt_path, device, allow_targets)
         labels = model.balanced_labels(num_samples)  # a conditional GAN is asked for each digit equally
         images = generate(model, num_samples, seed=seed)
         source = {"ckpt_path": str(ckpt_path), "seed": seed}

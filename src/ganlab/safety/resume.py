@@ -25,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ganlab.errors import UserError
 from ganlab.run_folders import AUTO, run_dir_of
+from ganlab.safety.checkpoint_targets import check_targets, targets_in
 from ganlab.safety.checkpoints import checkpoint_files, intact_beside, newest_checkpoint, read_checkpoint
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,10 @@ def check_resume(cfg: DictConfig, derived_data: dict | None = None) -> None:
             f"{', ...' if len(broken) > 3 else ''}): its training diverged, and a resume would train NaN. Resume "
             + (f"from an earlier checkpoint: {', '.join(intact)}" if intact else "from an earlier checkpoint")
         )
+    # What the checkpoint names must be what this run's own config names (or a shipped class), so
+    # that the same refusal meets a hostile checkpoint here as in generate.py, before any comparison
+    check_targets(ckpt.get("hyper_parameters") or {}, f"ckpt_path={cfg.ckpt_path}",
+                  [t for _, t in targets_in(_plain(cfg.model))])
     done = int(ckpt.get("global_step", 0))
     if cfg.trainer.max_steps < done:
         raise UserError(
