@@ -90,7 +90,8 @@ def test_a_resumed_two_rank_run_equals_the_uninterrupted_one(two_ranks, tmp_path
 
 
 @pytest.mark.slow
-def test_a_sigterm_to_the_launching_rank_stops_both_after_the_same_iteration(two_ranks, tmp_path, mnist_dir):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_signal_to_the_launching_rank_stops_both_after_the_same_iteration(two_ranks, tmp_path, mnist_dir, signum):
     """``kill`` reaches rank 0 alone; rank 1 stops with it, on a log iteration. Started again into
     its folder (a requeue), the run ends equal to the uninterrupted one."""
     run_dir = tmp_path / "run"
@@ -100,10 +101,11 @@ def test_a_sigterm_to_the_launching_rank_stops_both_after_the_same_iteration(two
     while not (run_dir / "checkpoints" / "iter_000020.ckpt").exists() and time.monotonic() < deadline:
         assert process.poll() is None, process.communicate()[1][-3000:]
         time.sleep(0.02)
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(signum)
     stdout, stderr = process.communicate(timeout=120)
-    assert process.returncode == 143, stderr[-3000:]
-    assert (stdout + stderr).count("SIGTERM stopped training after iteration") == 1, "one line, not one a rank"
+    name = signal.Signals(signum).name
+    assert process.returncode == 128 + signum, stderr[-3000:]
+    assert (stdout + stderr).count(f"{name} stopped training after iteration") == 1, "one line, not one a rank"
     stopped = [torch.load(p, weights_only=False)["step"] for p in sorted(run_dir.glob("probe_rank*.pt"))]
     assert len(stopped) == 2 and stopped[0] == stopped[1], "both ranks stopped after the same iteration"
     assert stopped[0] % 10 == 0 and 20 <= stopped[0] < ITERATIONS
@@ -114,5 +116,5 @@ def test_a_sigterm_to_the_launching_rank_stops_both_after_the_same_iteration(two
         assert again["step"] == ITERATIONS
         for name, weight in uninterrupted["weights"].items():
             assert torch.equal(weight, again["weights"][name]), name
-    print(f"2 ranks: SIGTERM to rank 0 stopped both after iteration {stopped[0]} (exit 143); started again, "
+    print(f"2 ranks: {name} to rank 0 stopped both after iteration {stopped[0]} (exit {128 + signum}); started again, "
           f"resumed to {ITERATIONS}: weights equal to the uninterrupted 2-rank run's")

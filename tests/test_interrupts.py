@@ -201,3 +201,47 @@ def test_only_a_second_ctrl_c_stops_at_once(first, second, stops_at_once, report
         assert handlers.received == reported
     finally:
         handlers.uninstall()
+
+
+@pytest.mark.slow  # the same path as SIGTERM's; the closed terminal below is the fast test of SIGHUP
+def test_sighup_stops_after_an_iteration_exits_129_and_resumes_exactly(tmp_path, mnist_dir, uninterrupted):
+    """SIGHUP: what a closed ssh session or terminal sends (it ended the run at once, losing it)."""
+    interrupt_and_resume(tmp_path, mnist_dir, uninterrupted, signal.SIGHUP, "iter_000020.ckpt")
+
+
+def test_a_closed_terminal_stops_the_run_with_its_checkpoint_and_pictures(tmp_path, mnist_dir):
+    """The real thing: the run's terminal (a pty, its bar on) goes away; the kernel sends SIGHUP and
+    every later write to the terminal fails. The run still ends as SIGTERM ends it."""
+    import fcntl
+    import pty
+    import select
+    import termios
+
+    run_dir = tmp_path / "run"
+    leader, follower = pty.openpty()
+
+    def own_terminal():  # the pty becomes the run's controlling terminal, as an ssh session's is
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    args = [a for a in command(run_dir, mnist_dir, "checkpoint_interval=10", "sample_interval=20",
+                               "trainer.max_steps=100000") if a != "trainer.enable_progress_bar=false"]
+    process = subprocess.Popen(args, cwd=ROOT, stdin=follower, stdout=follower, stderr=follower,
+                               preexec_fn=own_terminal)
+    os.close(follower)
+    deadline = time.monotonic() + 120
+    screen = b""
+    while not (run_dir / "checkpoints" / "iter_000020.ckpt").exists() and time.monotonic() < deadline:
+        if select.select([leader], [], [], 0.1)[0]:
+            try:
+                screen += os.read(leader, 65536)  # drain the screen, as a terminal would
+            except OSError:  # the run ended: its screen says why
+                break
+    assert process.poll() is None, screen.decode(errors="replace")[-2000:]
+    os.close(leader)  # the terminal closes
+    assert process.wait(timeout=120) == 128 + signal.SIGHUP
+    state = final_state(run_dir)
+    assert 20 <= state["step"] < 100000
+    log = (run_dir / "train.log").read_text()
+    assert f"SIGHUP stopped training after iteration {state['step']}; resume with ckpt_path=" in log
+    assert (run_dir / "samples" / "training.gif").is_file() and (run_dir / "training_curves.png").is_file()

@@ -126,7 +126,8 @@ def stop_a_joblib_sweep(sweep_dir: Path, mnist_dir: Path, signum: int, to: str, 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="checks the job processes through /proc (Linux)")
-@pytest.mark.parametrize("signum, to", [(signal.SIGTERM, "launching process"), (signal.SIGINT, "process group")])
+@pytest.mark.parametrize("signum, to", [(signal.SIGTERM, "launching process"), (signal.SIGINT, "process group"),
+                                        (signal.SIGHUP, "process group")])  # SIGHUP: the sweep's terminal closed
 def test_a_stopped_joblib_sweep_stops_every_running_job_with_a_checkpoint(tmp_path, mnist_dir, signum, to):
     """SIGTERM to the launching process alone (``kill <pid>``, ``docker stop``, a pod's end) or Ctrl-C
     to all: every running job stops with a checkpoint, none starts after the signal, and the sweep

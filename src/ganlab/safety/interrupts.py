@@ -1,10 +1,12 @@
-"""Ctrl-C and SIGTERM end a run at the end of the iteration under way, not in the middle of it.
+"""Ctrl-C, SIGTERM and SIGHUP end a run at the end of the iteration under way, not in the middle of it.
 
 Python's default Ctrl-C raises wherever the code is, between two of an iteration's updates too,
 and Lightning turns SIGTERM into an exit that a scheduler reads as success. Here both signals only
 ask the trainer to stop (``trainer.should_stop``): the iteration finishes, and training ends the
 normal way, so the end-of-training checkpoint, curves and logs hold a whole iteration. The command
-then exits with 128 + the signal's number (130, 143), as a shell reports a killed program.
+then exits with 128 + the signal's number (130, 143, 129), as a shell reports a killed program.
+SIGHUP is what a closed terminal (an ssh session dropped, a laptop lid shut) sends: by default it
+would end the process at once and lose everything since the last checkpoint.
 A second Ctrl-C while the iteration finishes raises KeyboardInterrupt at once.
 
 SIGUSR1 and SIGUSR2 are what clusters send shortly before a time limit or a preemption (SLURM's
@@ -21,13 +23,15 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from typing import TYPE_CHECKING
 
-import lightning as L
-import torch
+if TYPE_CHECKING:  # light to import: a sweep's launching process reads SIGNALS from here
+    import lightning as L
 
 log = logging.getLogger(__name__)
 
-SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
+# What stops a run after its iteration; a joblib sweep's launching process passes them on (sweep_signals.py)
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
 REQUEUE_SIGNALS = (signal.SIGUSR1, signal.SIGUSR2)
 
 
@@ -81,6 +85,8 @@ class StopAtIterationEnd:
 
     def agree(self, trainer: L.Trainer) -> None:
         """Stops every rank if a signal reached any (a collective call, on log iterations)."""
+        import torch
+
         mine = torch.tensor(self.received or 0, device=trainer.strategy.root_device)
         signum = int(trainer.strategy.reduce(mine, reduce_op="max"))
         if signum:

@@ -4,7 +4,7 @@ job starts after the signal.
 Under ``hydra/launcher=joblib`` the jobs train in child processes (loky's workers), which a signal to
 the launching process alone (``kill <pid>``, ``docker stop``, a pod's end) does not reach; and joblib
 answers a job that exits by killing the others (SIGKILL), mid-iteration, before their checkpoint.
-So the launching process (Hydra's public ``on_multirun_start`` hook) passes SIGTERM, SIGUSR1 and
+So the launching process (Hydra's public ``on_multirun_start`` hook) passes SIGTERM, SIGHUP, SIGUSR1 and
 SIGUSR2 on to its job processes, and SIGINT as SIGTERM (Ctrl-C reaches the jobs already, and a
 second SIGINT would stop a job mid-iteration); a second Ctrl-C to it aborts at once. A job that
 stops on a signal returns normally after its checkpoint and writes ``SWEEP_STOPPED`` into the
@@ -28,9 +28,10 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from ganlab.safety.interrupts import SIGNALS
+
 log = logging.getLogger(__name__)
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
 SWEEP_STOPPED = "SWEEP_STOPPED"  # in the sweep's folder: "<signal number> <who received it>"
 
 
@@ -77,7 +78,7 @@ class ForwardSignalsToJobs(Callback):
             return  # other launchers' jobs are not this process's children
         self._sweep_dir, self._received = Path(config.hydra.sweep.dir), None
         (self._sweep_dir / SWEEP_STOPPED).unlink(missing_ok=True)  # a new sweep into an old folder
-        for signum in STOP_SIGNALS:
+        for signum in SIGNALS:
             self._previous[signum] = signal.signal(signum, self._handle)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
@@ -126,5 +127,5 @@ def hold_signals_in_job_process(sweep_dir: str | Path) -> None:
     def hold(signum: int, frame) -> None:
         mark_stopped(sweep_dir, signum, f"job process {os.getpid()}")
 
-    for signum in STOP_SIGNALS:
+    for signum in SIGNALS:
         signal.signal(signum, hold)
