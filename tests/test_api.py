@@ -100,3 +100,26 @@ def test_the_chapter_notebook_runs_top_to_bottom(quick_evaluator_dir, tmp_path):
     text = "".join(o.get("text", "") for cell in notebook.cells for o in cell.get("outputs", []))
     assert "FID" in text and "D says real" in text and "(8, 28, 28)" in text
     print(f"notebook at its short settings: {time.perf_counter() - start:.0f} s")
+
+
+def test_load_opens_the_checkpoint_it_is_given_and_refuses_one_that_is_missing(checkpoint, tmp_path):
+    """ganlab.load(<run>/checkpoints/iter_N.ckpt) samples from that checkpoint, not from last.ckpt."""
+    import torch
+
+    folder = tmp_path / "run"
+    (folder / ".hydra").mkdir(parents=True)
+    (folder / "checkpoints").mkdir()
+    older = folder / "checkpoints" / "iter_000005.ckpt"
+    older.write_bytes(checkpoint.read_bytes())
+    last = torch.load(checkpoint, weights_only=True)
+    last["state_dict"] = {k: torch.zeros_like(v) if k.startswith("generator.") else v
+                          for k, v in last["state_dict"].items()}
+    torch.save(last, folder / "checkpoints" / "last.ckpt")
+
+    run = ganlab.load(older)
+    assert run.checkpoint == older.resolve() and run.folder == folder.resolve()
+    from_older = run.sample(4, device="cpu")
+    assert not np.allclose(from_older, 0), "the older checkpoint's generator, not last.ckpt's (all zeros)"
+    assert np.allclose(ganlab.load(folder).sample(4, device="cpu"), 0), "a folder opens its last.ckpt"
+    with pytest.raises(ganlab.api.UserError, match=r"iter_000009.ckpt is not a file"):
+        ganlab.load(folder / "checkpoints" / "iter_000009.ckpt")
