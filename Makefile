@@ -32,7 +32,7 @@ train: $(STAMP) ## Train the book's first GAN for 20000 iterations (fetches MNIS
 	$(PY) src/train.py $(ARGS)
 
 evaluator: $(STAMP) ## Train and cache the MNIST evaluator the metrics use (FORCE=1 replaces it)
-	$(PY) -m ganlab.metrics.evaluator $(if $(FORCE),--force)
+	$(PY) -m ganlab.metrics $(if $(FORCE),--force)
 
 test: $(TEST_MNIST) ## Run the fast tests (a few minutes on 2 cores)
 	$(PY) -m pytest -m "not slow" $(ARGS)

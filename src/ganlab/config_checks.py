@@ -118,6 +118,9 @@ MNIST_IMAGES = 60_000
 
 def check_ranges(cfg: DictConfig) -> None:
     """Values of the right type that no run can use (what torch or Lightning would refuse mid-way)."""
+    seed = cfg.get("seed")
+    if isinstance(seed, int) and not 0 <= seed < 2**32:  # what numpy and Lightning's seed_everything take
+        raise UserError(f"seed={seed}: give a whole number from 0 to {2**32 - 1}, or seed=null for a fresh one")
     for key, callback in INTERVALS.items():
         every = cfg.get(key)
         if isinstance(every, int) and every < 1:

@@ -48,6 +48,9 @@ def run(cfg: DictConfig) -> float | None:
         return None
     except Diverged as err:
         exit_codes.diverged(err)  # exits 1, or in a sweep fails this job
+    except KeyboardInterrupt:
+        exit_codes.stopped_before_training(cfg)  # exits 130; a second Ctrl-C during training goes on up
+        raise
     except Exception as err:
         exit_codes.failed(cfg, err)
         raise

@@ -233,7 +233,7 @@ def _sha256(path: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``make evaluator``: ``python -m ganlab.metrics.evaluator [--data-dir data] [--force]``."""
+    """``make evaluator`` (``python -m ganlab.metrics``): trains and caches the evaluator."""
     parser = argparse.ArgumentParser(description="Train and cache the MNIST evaluator the metrics use.")
     parser.add_argument("--data-dir", default=str(Path(project_root()) / "data"))
     parser.add_argument("--force", action="store_true", help="retrain and replace a cached evaluator")
@@ -244,6 +244,3 @@ def main(argv: list[str] | None = None) -> None:
     print(f"MNIST evaluator in {cache_dir(args.data_dir)}: test accuracy {meta['test_accuracy']:.4f}, "
           f"sha256 {meta['weights_sha256'][:12]}")
 
-
-if __name__ == "__main__":
-    main()

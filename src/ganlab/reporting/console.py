@@ -4,6 +4,7 @@ libraries' start-up chatter."""
 from __future__ import annotations
 
 import logging
+import shlex
 import sys
 import warnings
 from pathlib import Path
@@ -62,9 +63,14 @@ def summarise(trainer: L.Trainer, run_dir: str | Path, first_iteration: int, tra
     """``training_seconds``: the iterations alone (reporting/clock.py); ``wall_seconds``: the whole fit."""
     run_dir = Path(run_dir)
     done = trainer.global_step - first_iteration
-    log.info("Trained iterations %d-%d in %.1f s of training (%.1f it/s); %.1f s wall, start-up, evaluation and "
-             "checkpoints included", first_iteration, trainer.global_step, training_seconds,
-             done / training_seconds if training_seconds > 0 else float("nan"), wall_seconds)
+    if done == 0:  # started again after its end (a rerun, a requeue): what it logged then is its result
+        log.info("Nothing left to train: the run had trained all %d iterations (trainer.max_steps); a larger "
+                 "trainer.max_steps trains on. Its results:", trainer.global_step)
+        metrics = {**last_logged(run_dir), **metrics}
+    else:
+        log.info("Trained iterations %d-%d in %.1f s of training (%.1f it/s); %.1f s wall, start-up, evaluation and "
+                 "checkpoints included", first_iteration, trainer.global_step, training_seconds,
+                 done / training_seconds if training_seconds > 0 else float("nan"), wall_seconds)
     losses = [f"{name} {metrics[key]:.4g}" for name, key in (("d_loss", tags.D_LOSS), ("g_loss", tags.G_LOSS),
               ("d_accuracy", tags.D_ACCURACY)) if key in metrics]
     if losses:
@@ -86,11 +92,23 @@ def summarise(trainer: L.Trainer, run_dir: str | Path, first_iteration: int, tra
         log.info("TensorBoard: %s", tensorboard_command(run_dir))
 
 
+def last_logged(run_dir: Path) -> dict[str, float]:
+    """Each scalar's last value in the run's TensorBoard events (tags as logged)."""
+    from ganlab.reporting.tensorboard import read_scalars
+
+    return {tag: points[-1].value for tag, points in read_scalars(run_dir).items() if points}
+
+
 def tensorboard_command(folder: str | Path) -> str:
-    """A command that works from a fresh shell: the venv's tensorboard by its path, the run named by
-    its folder (``--logdir_spec``: with ``--logdir`` on one run, TensorBoard would name it ``.``)."""
+    """A command that works from a fresh shell, quoted for it: the venv's tensorboard by its path, the
+    run named by its folder (``--logdir_spec``: with ``--logdir`` on one run, TensorBoard would name
+    it ``.``). A spec splits at commas and its name ends at the first colon, so a folder with either
+    is given as ``--logdir``."""
     folder = Path(folder).resolve()
-    return f"{Path(sys.executable).parent / 'tensorboard'} --logdir_spec {folder.name}:{folder}"
+    tensorboard = shlex.quote(str(Path(sys.executable).parent / "tensorboard"))
+    if "," in str(folder) or ":" in folder.name:
+        return f"{tensorboard} --logdir {shlex.quote(str(folder))}"
+    return f"{tensorboard} --logdir_spec {shlex.quote(f'{folder.name}:{folder}')}"
 
 
 def _in_a_sweep() -> bool:
@@ -104,5 +122,7 @@ class SweepSummary(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         folder = Path(config.hydra.sweep.dir).resolve()
         log.info("Sweep folder: %s", folder)
-        log.info("TensorBoard: %s --logdir %s", Path(sys.executable).parent / "tensorboard", folder)
-        log.info("Its page: make report ARGS=%s", folder)
+        log.info("TensorBoard: %s --logdir %s", shlex.quote(str(Path(sys.executable).parent / "tensorboard")),
+                 shlex.quote(str(folder)))
+        # make hands ARGS to a shell: a folder that needs quoting is quoted for that shell too
+        log.info("Its page: make report ARGS=%s", shlex.quote(shlex.quote(str(folder))))

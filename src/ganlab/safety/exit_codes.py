@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from ganlab.errors import user_error
 from ganlab.safety.divergence import Diverged
 from ganlab.safety.interrupts import Interrupted
+from ganlab.safety import run_folder
 from ganlab.safety.run_folder import leave_no_trace
 from ganlab.safety.sweep_signals import hold_signals_in_job_process, joblib_sweep_dir, mark_stopped, stopped_by
 
@@ -62,6 +63,17 @@ def interrupted(cfg: DictConfig, stop: Interrupted) -> None:
         log.error("%s", sweep_outcome(HydraConfig.get()))
     # not an exception: Hydra would go on to the sweep's next job
     raise SystemExit(stop.exit_code) from None
+
+
+def stopped_before_training(cfg: DictConfig) -> None:
+    """Ctrl-C before training began (a first MNIST fetch, the evaluator's training): nothing was
+    trained, so the run leaves its folder as a refused one does, and exits 130. After training
+    began, a KeyboardInterrupt is the second Ctrl-C's, which stops at once: it is not handled here."""
+    if run_folder.training_began(cfg.paths.output_dir):
+        return
+    log.error("Ctrl-C stopped the run before training began: nothing was trained, and nothing of it is kept")
+    leave_no_trace(cfg.paths.output_dir, HydraConfig.get().output_subdir if HydraConfig.initialized() else None)
+    raise SystemExit(128 + signal.SIGINT) from None
 
 
 def diverged(err: Diverged) -> None:

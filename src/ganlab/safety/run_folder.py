@@ -87,6 +87,11 @@ def training_begins(folder: str | os.PathLike) -> None:
         record.training = True
 
 
+def training_began(folder: str | os.PathLike) -> bool:
+    record = _claims.get(Path(folder).resolve())
+    return record is not None and record.training
+
+
 def leave_no_trace(folder: str | os.PathLike, config_subdir: str | None) -> None:
     """Takes back what this process added to ``folder`` for a run refused before it trained: the
     whole folder if this process made it, else its config (``config_subdir``, e.g.
