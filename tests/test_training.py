@@ -490,23 +490,24 @@ def test_the_first_run_of_a_checkout_repeats_like_every_later_one(make_train_cfg
     assert first["1_losses/d_loss"] == later["1_losses/d_loss"] and first["4_quality/fid"] == later["4_quality/fid"]
 
 
-def test_in_a_terminal_log_lines_are_written_above_the_bar_not_glued_to_it():
+def test_in_a_terminal_log_lines_are_written_above_the_bar_not_glued_to_it(monkeypatch):
+    import contextlib
+
     from tqdm import tqdm
 
-    from ganlab.reporting.progress import _log_above
+    from ganlab.reporting.progress import log_above
 
     def console_with_bar(above: bool) -> list[str]:
         stream = io.StringIO()
-        handler = logging.StreamHandler(stream)
+        monkeypatch.setattr(sys, "stderr", stream)  # the console: what Hydra's handler writes to
+        handler = logging.StreamHandler(sys.stderr)
         logging.getLogger().addHandler(handler)
         try:
             bar = tqdm(total=10, file=stream, desc="Training", ascii=True)
-            undo = _log_above(bar) if above else None
-            bar.update(5)
-            logging.getLogger("ganlab").warning("iteration 5: FID 43.711")
-            bar.update(5)
-            if undo:
-                undo()
+            with log_above(bar) if above else contextlib.nullcontext():
+                bar.update(5)
+                logging.getLogger("ganlab").warning("iteration 5: FID 43.711")
+                bar.update(5)
             bar.close()
         finally:
             logging.getLogger().removeHandler(handler)

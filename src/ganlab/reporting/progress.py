@@ -9,13 +9,14 @@ of its own that ``grep`` finds.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
 
 import lightning as L
 from lightning.pytorch.callbacks import Callback, TQDMProgressBar
-from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from ganlab import tags
 from ganlab.reporting.clock import TrainingClock
@@ -57,7 +58,8 @@ class IterationProgressBar(TQDMProgressBar):
         bar.initial = trainer.global_step  # resumed runs start part-way
         bar.n = trainer.global_step
         bar.set_description("Training")
-        self._undo_logging = _log_above(bar)
+        self._undo_logging = contextlib.ExitStack()
+        self._undo_logging.enter_context(log_above(bar))
 
     def on_train_epoch_start(self, trainer: L.Trainer, *_) -> None:
         pass  # one bar for the run, not one per epoch
@@ -77,29 +79,15 @@ class IterationProgressBar(TQDMProgressBar):
 
     def on_train_end(self, trainer: L.Trainer, pl_module) -> None:
         if self._undo_logging is not None:
-            self._undo_logging()
+            self._undo_logging.close()
             self._undo_logging = None
         super().on_train_end(trainer, pl_module)
 
 
-def _log_above(bar: tqdm):
-    """Makes every console log handler write above ``bar`` (tqdm clears it, writes, redraws), so
-    that no line is glued onto the bar. Returns what undoes it."""
-    handlers = [h for h in logging.getLogger().handlers + log.handlers
-                if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)]
-    originals = {h: h.emit for h in handlers}
-    for handler, emit in originals.items():
-        def emit_above(record, emit=emit, stream=handler.stream):
-            with tqdm.external_write_mode(file=stream):
-                emit(record)
-
-        handler.emit = emit_above
-
-    def undo() -> None:
-        for handler, emit in originals.items():
-            handler.emit = emit
-
-    return undo
+def log_above(bar) -> contextlib.AbstractContextManager:
+    """While it is entered, every console log line is written above ``bar`` (tqdm clears it, writes,
+    redraws), never glued onto it: tqdm's own redirect of the console handlers."""
+    return logging_redirect_tqdm([logging.getLogger(), log], tqdm_class=type(bar))
 
 
 class ProgressLines(Callback):
