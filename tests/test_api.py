@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import subprocess
@@ -20,6 +21,9 @@ def test_a_run_from_python_is_held_in_a_variable(tmp_path, quick_evaluator_dir):
     run = ganlab.train(*QUIET, "trainer.max_steps=4", "trainer.log_every_n_steps=2", "sample_interval=2",
                        f"paths.data_dir={quick_evaluator_dir}", f"paths.log_dir={tmp_path}", quiet=True)
     assert run.folder.parent == tmp_path / "runs" and run.checkpoint.is_file()
+    record = json.loads((run.folder / "run.json").read_text())  # what the API read: the run's own record
+    assert record["status"] == "finished" and record["exit_code"] == 0 and record["iteration"] == 4
+    assert record["folder"] == str(run.folder) and record["checkpoint"] == str(run.checkpoint)
     steps, d_loss = run.curves["1_losses/d_loss"]
     assert list(steps) == [2, 4] and np.isfinite(d_loss).all()
     assert run.metrics["final/d_loss"] == pytest.approx(d_loss[-1]) and 0 <= run.metrics["2_discriminator/accuracy"] <= 1
@@ -47,6 +51,15 @@ def test_a_refused_setting_is_an_exception_with_the_commands_line(tmp_path):
         ganlab.train("-m", "data.batch_size=32,64")
 
 
+def test_the_api_reads_the_runs_record_not_its_console(tmp_path):
+    """With the run's console silenced, a refusal still arrives as its one line: from run.json's
+    handoff (run_record.py), not from log lines."""
+    with pytest.raises(ganlab.RunFailed) as failed:
+        ganlab.train("trainer.max_steps=0", "hydra/job_logging=disabled", f"paths.log_dir={tmp_path}", quiet=True)
+    assert str(failed.value) == "trainer.max_steps=0: give the number of training iterations, e.g. 20000"
+    assert failed.value.exit_code == 1 and failed.value.folder is None
+
+
 @pytest.mark.slow
 def test_a_diverged_run_is_an_exception_and_ctrl_c_stops_with_a_checkpoint(tmp_path, mnist_dir):
     """Both in a Python process that goes on afterwards, as a notebook's kernel does."""
@@ -59,10 +72,16 @@ try:
                  quiet=True)
 except ganlab.RunFailed as err:
     print("diverged:", type(err).__name__, err.exit_code, err)
-threading.Timer(6, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+def ctrl_c_once_training():  # not at a fixed time: a loaded machine may still be starting the run
+    import glob, time
+    while not glob.glob("{tmp_path}/second/runs/*/checkpoints"):
+        time.sleep(0.1)
+    time.sleep(1)
+    os.kill(os.getpid(), signal.SIGINT)
+threading.Thread(target=ctrl_c_once_training, daemon=True).start()
 try:
-    ganlab.train("trainer.max_steps=100000", *{QUIET!r}, "paths.data_dir={mnist_dir}", "paths.log_dir={tmp_path}",
-                 quiet=True)
+    ganlab.train("trainer.max_steps=100000", "checkpoint_interval=10", *{QUIET!r}, "paths.data_dir={mnist_dir}",
+                 "paths.log_dir={tmp_path}/second", quiet=True)
 except KeyboardInterrupt as err:
     print("interrupted:", err)
 print("still alive")

@@ -11,7 +11,7 @@ from helpers import ROOT
 PACKAGE = ROOT / "src" / "ganlab"
 # Bottom to top: a part may import parts of its own layer or below, never above.
 LAYERS = [
-    {"errors", "tags", "schedule", "command_line"},
+    {"errors", "tags", "schedule", "command_line", "run_record"},
     {"safety", "data", "run_folders"},
     {"engine", "metrics", "search"},
     {"models", "reporting"},

@@ -11,31 +11,32 @@
 Why a process of its own for training: a run from Python is then the command line's run, byte for
 byte (the same configs, checks, run folder, checkpoints and exit paths: no second way of building
 a run), and nothing a run does (a divergence, a refused setting, an exit code) can take the kernel
-with it. Its lines come back without their timestamps, its progress as a bar (a notebook widget
-where ipywidgets is installed). Errors are exceptions carrying the command's one line; Ctrl-C stops
-the run after the iteration under way, with its checkpoint, then raises KeyboardInterrupt. Sweeps
-and searches stay on the command line (``python src/train.py -m ...``).
+with it. What became of it (its folder, its outcome, its error line, its progress) comes from the
+record the run writes (run_record.py), never from its console lines, which are only echoed: without
+their timestamps, the progress lines as a bar (a notebook widget where ipywidgets is installed).
+Errors are exceptions carrying the command's one line; Ctrl-C stops the run after the iteration
+under way, with its checkpoint, then raises KeyboardInterrupt. Sweeps and searches stay on the
+command line (``python src/train.py -m ...``).
 """
 
 from __future__ import annotations
 
-import re
+import os
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
+from ganlab import run_record
 from ganlab.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[2]
 TRAIN = ROOT / "src" / "train.py"
-_LINE = re.compile(r"^\[[^\]]+\]\[([^\]]+)\]\[(\w+)\] - (.*)$")  # [time][logger][LEVEL] - message
-_PROGRESS = re.compile(r"^iteration (\d+)/(\d+) \(")
-_FOLDER = re.compile(r"^Run folder: (.+)$")
 
 
 class RunFailed(RuntimeError):
@@ -52,10 +53,16 @@ def train(*overrides: str, quiet: bool = False) -> Run:
     if multirun := [o for o in overrides if o in ("-m", "--multirun") or o.startswith("hydra.mode=")]:
         raise UserError(f"{multirun[0]}: sweeps and searches run from the command line "
                         "(python src/train.py -m ...); ganlab.load reads any of their jobs")
+    with tempfile.TemporaryDirectory(prefix="ganlab-record-") as handoff:
+        return _train(overrides, quiet, Path(handoff) / "record.json")
+
+
+def _train(overrides: tuple[str, ...], quiet: bool, record_path: Path) -> Run:
     process = subprocess.Popen([sys.executable, str(TRAIN), "trainer.enable_progress_bar=false", *overrides],
                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+                               env={**os.environ, run_record.ENV: str(record_path)},
                                start_new_session=True)  # Ctrl-C reaches this process, which forwards it
-    watch = _Watch(quiet)
+    watch = _Watch(quiet, record_path)
     try:
         for line in process.stdout:
             watch.read(line)
@@ -73,14 +80,17 @@ def train(*overrides: str, quiet: bool = False) -> Run:
             except KeyboardInterrupt:  # a second one: the run stops at once, as on the command line
                 process.send_signal(signal.SIGINT)
         watch.close()
-        raise KeyboardInterrupt(watch.error or "training stopped") from None
+        record = run_record.read(record_path) or {}
+        raise KeyboardInterrupt(record.get("error") or watch.last_line or "training stopped") from None
     watch.close()
-    if process.returncode != 0:
-        raise RunFailed(watch.error or f"src/train.py exited {process.returncode}", process.returncode, watch.folder)
-    if watch.folder is None:
-        raise RunFailed("the run did not say where its folder is", process.returncode, None)
+    record = run_record.read(record_path) or {}
+    folder = Path(record["folder"]) if record.get("folder") else None
+    if process.returncode != 0 or record.get("status") != "finished" or folder is None:
+        # no record (a traceback: a bug, or Hydra's own refusal of the command line): its last line says why
+        error = record.get("error") or watch.last_line or f"src/train.py exited {process.returncode}"
+        raise RunFailed(error, process.returncode, folder if folder is not None and folder.is_dir() else None)
     # the classes this run's own config named (this process's user chose them): its checkpoints may name them
-    return Run(watch.folder, allow_targets=_own_targets(watch.folder))
+    return Run(folder, allow_targets=_own_targets(folder))
 
 
 def _own_targets(folder: Path) -> list[str]:
@@ -93,36 +103,42 @@ def _own_targets(folder: Path) -> list[str]:
 
 
 class _Watch:
-    """Reads the run's lines: its folder, its progress (a bar), its errors; echoes the rest."""
+    """Echoes the run's lines, but shows its progress, which its record gives, as a bar."""
 
-    def __init__(self, quiet: bool):
-        self.quiet, self.bar = quiet, None
-        self.folder: Path | None = None
-        self.error: str | None = None
+    def __init__(self, quiet: bool, record_path: Path):
+        self.quiet, self.bar, self.record_path = quiet, None, record_path
+        self.last_line = ""
+        self._shown_progress: str | None = None
 
     def read(self, line: str) -> None:
-        line = line.rstrip("\n")
-        found = _LINE.match(line)
-        level, message = (found.group(2), found.group(3)) if found else ("", line)
-        if folder := _FOLDER.match(message):
-            self.folder = Path(folder.group(1))
-        if level == "ERROR" or message.startswith("Error: "):
-            self.error = message.removeprefix("Error: ")
-        if progress := _PROGRESS.match(message):
-            self._progress(int(progress.group(1)), int(progress.group(2)), message)
-            return
+        message = _without_timestamp(line.rstrip("\n"))
+        if message:
+            self.last_line = message.removeprefix("Error: ")
+        record = run_record.read(self.record_path) or {}
+        if record.get("status") == "training" and record.get("progress") != self._shown_progress:
+            self._progress(int(record["iteration"]), int(record["max_steps"]), record["progress"])
+        if self._shown_progress and message.endswith(self._shown_progress):
+            return  # the bar shows it
         if message and not self.quiet:
             (self.bar.write if self.bar is not None else print)(message)
 
-    def _progress(self, iteration: int, total: int, message: str) -> None:
+    def _progress(self, iteration: int, total: int, line: str) -> None:
+        self._shown_progress = line
         if self.bar is None:
             self.bar = _bar(total)
         self.bar.update(iteration - self.bar.n)
-        self.bar.set_postfix_str(message.split(": ", 1)[-1])
+        self.bar.set_postfix_str(line.split(": ", 1)[-1])
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def _without_timestamp(line: str) -> str:
+    """``[time][logger][LEVEL] - message`` as the message alone (only for showing it: nothing is read
+    from a line)."""
+    head, sep, message = line.partition("] - ")
+    return message if sep and head.startswith("[") else line
 
 
 def _bar(total: int):

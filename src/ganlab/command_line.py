@@ -23,6 +23,10 @@ def refuse_misspelled_keys(config_name: str, args: list[str] | None = None) -> N
     """Exits with one line for each misspelled key on the command line of ``src/<config_name>.py``."""
     if mistakes := misspelled_keys(CONF, config_name, sys.argv[1:] if args is None else args):
         print("\n".join(f"Error: {line}" for line in mistakes), file=sys.stderr)
+        if config_name == "train":
+            from ganlab import run_record
+
+            run_record.write("refused", None, exit_code=1, error="; ".join(mistakes))
         raise SystemExit(1)
 
 

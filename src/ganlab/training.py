@@ -15,11 +15,12 @@ from hydra.utils import instantiate
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from ganlab import run_record
 from ganlab.config_checks import check_config
 from ganlab.errors import UserError
 from ganlab.engine.engine import settle_device
 from ganlab.reporting.clock import TrainingClock
-from ganlab.reporting.console import announce, quiet_libraries, summarise
+from ganlab.reporting.console import announce, last_logged, quiet_libraries, summarise
 from ganlab.reporting.hparams import log_hyperparameters
 from ganlab.reporting.progress import IterationProgressBar, progress_callback
 from ganlab.run_folders import AUTO  # importing it registers the resolvers conf/ uses
@@ -43,18 +44,23 @@ def run(cfg: DictConfig) -> float | None:
     try:
         check_objective(cfg)
         metrics = train(cfg)
+        value = objective(cfg, metrics)
     except Interrupted as stop:
         exit_codes.interrupted(cfg, stop)
         return None
     except Diverged as err:
-        exit_codes.diverged(err)  # exits 1, or in a sweep fails this job
+        exit_codes.diverged(cfg, err)  # exits 1, or in a sweep fails this job
     except KeyboardInterrupt:
         exit_codes.stopped_before_training(cfg)  # exits 130; a second Ctrl-C during training goes on up
         raise
     except Exception as err:
         exit_codes.failed(cfg, err)
         raise
-    return objective(cfg, metrics)
+    last = os.path.join(cfg.paths.output_dir, "checkpoints", "last.ckpt")
+    run_record.write("finished", cfg.paths.output_dir, iteration=cfg.trainer.max_steps,
+                     max_steps=cfg.trainer.max_steps, exit_code=0, error=None,
+                     checkpoint=last if os.path.isfile(last) else None, metrics=metrics)
+    return value
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
@@ -87,6 +93,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     for callback in trainer.callbacks:  # e.g. 4_quality/fid from SampleQualityMetrics
         metrics.update(getattr(callback, "results", {}))
+    if trainer.global_step == first:  # started again after its end: its results are what it logged then
+        metrics = {**last_logged(cfg.paths.output_dir), **metrics}
     clock = next(c for c in trainer.callbacks if isinstance(c, TrainingClock))
     summarise(trainer, cfg.paths.output_dir, first, clock.this_session, time.perf_counter() - start, metrics)
     return metrics

@@ -63,10 +63,9 @@ def summarise(trainer: L.Trainer, run_dir: str | Path, first_iteration: int, tra
     """``training_seconds``: the iterations alone (reporting/clock.py); ``wall_seconds``: the whole fit."""
     run_dir = Path(run_dir)
     done = trainer.global_step - first_iteration
-    if done == 0:  # started again after its end (a rerun, a requeue): what it logged then is its result
+    if done == 0:  # started again after its end (a rerun, a requeue): its results are what it logged then
         log.info("Nothing left to train: the run had trained all %d iterations (trainer.max_steps); a larger "
                  "trainer.max_steps trains on. Its results:", trainer.global_step)
-        metrics = {**last_logged(run_dir), **metrics}
     else:
         log.info("Trained iterations %d-%d in %.1f s of training (%.1f it/s); %.1f s wall, start-up, evaluation and "
                  "checkpoints included", first_iteration, trainer.global_step, training_seconds,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 import time
 
@@ -18,7 +19,7 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback, TQDMProgressBar
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from ganlab import tags
+from ganlab import run_record, tags
 from ganlab.reporting.clock import TrainingClock
 from ganlab.schedule import is_log_iteration
 
@@ -125,8 +126,11 @@ class ProgressLines(Callback):
         speed = done / seconds if seconds > 0 else float("nan")
         losses = ", ".join(f"{name} {value:.4g}" for name, value in _latest(trainer).items())
         left = (trainer.max_steps - iteration) / speed if speed > 0 else float("nan")
-        log.info("iteration %d/%d (%d%%): %s, %.1f it/s, %s left", iteration, trainer.max_steps,
-                 100 * iteration // trainer.max_steps, losses or "losses not logged yet", speed, _duration(left))
+        line = (f"iteration {iteration}/{trainer.max_steps} ({100 * iteration // trainer.max_steps}%): "
+                f"{losses or 'losses not logged yet'}, {speed:.1f} it/s, {_duration(left)} left")
+        log.info("%s", line)
+        if os.environ.get(run_record.ENV):  # a caller's bar (ganlab.train) follows the record, not this line
+            run_record.write("training", None, iteration=iteration, max_steps=trainer.max_steps, progress=line)
 
 
 def _duration(seconds: float) -> str:

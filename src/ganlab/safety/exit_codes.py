@@ -19,6 +19,7 @@ from hydra.types import RunMode
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
+from ganlab import run_record
 from ganlab.errors import user_error
 from ganlab.safety.divergence import Diverged
 from ganlab.safety.interrupts import Interrupted
@@ -48,11 +49,12 @@ def not_started_in_a_stopped_sweep(cfg: DictConfig) -> str | None:
 def interrupted(cfg: DictConfig, stop: Interrupted) -> None:
     """Ends a run a signal stopped (after its checkpoint): exits 128 + n, or in a joblib sweep returns."""
     last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    line = (f"{stop}; resume with ckpt_path={last}" if last.is_file() else
+            f"{stop}; no checkpoint was written (callbacks.model_checkpoint is off)")
     if rank_zero_only.rank == 0:  # under DDP every rank stops; one says so
-        if last.is_file():
-            log.error("%s; resume with ckpt_path=%s", stop, last)
-        else:
-            log.error("%s; no checkpoint was written (callbacks.model_checkpoint is off)", stop)
+        log.error("%s", line)
+    run_record.write("interrupted", cfg.paths.output_dir, iteration=stop.iteration, exit_code=stop.exit_code,
+                     error=line, checkpoint=str(last) if last.is_file() else None)
     sweep_dir = joblib_sweep_dir()
     if sweep_dir is not None:
         # Ends normally: joblib would answer an exit by killing the jobs still finishing their
@@ -71,14 +73,17 @@ def stopped_before_training(cfg: DictConfig) -> None:
     began, a KeyboardInterrupt is the second Ctrl-C's, which stops at once: it is not handled here."""
     if run_folder.training_began(cfg.paths.output_dir):
         return
-    log.error("Ctrl-C stopped the run before training began: nothing was trained, and nothing of it is kept")
+    line = "Ctrl-C stopped the run before training began: nothing was trained, and nothing of it is kept"
+    log.error("%s", line)
     leave_no_trace(cfg.paths.output_dir, HydraConfig.get().output_subdir if HydraConfig.initialized() else None)
+    run_record.write("interrupted", None, iteration=0, exit_code=128 + signal.SIGINT, error=line)
     raise SystemExit(128 + signal.SIGINT) from None
 
 
-def diverged(err: Diverged) -> None:
+def diverged(cfg: DictConfig, err: Diverged) -> None:
     if rank_zero_only.rank == 0:
         log.error("%s", err)
+    run_record.write("diverged", cfg.paths.output_dir, exit_code=1, error=str(err))
     if in_a_sweep():
         raise err  # the sweep's other jobs still run; Hydra reports this one as failed at the end
     raise SystemExit(1) from None
@@ -90,8 +95,13 @@ def in_a_sweep() -> bool:
 
 def failed(cfg: DictConfig, err: Exception) -> None:
     """A run refused before it trained leaves its folder as it found it (run_folder.py)."""
-    if user_error(err) is not None:
+    mistake = user_error(err)
+    if mistake is not None:
         leave_no_trace(cfg.paths.output_dir, HydraConfig.get().output_subdir if HydraConfig.initialized() else None)
+    folder = cfg.paths.output_dir if Path(cfg.paths.output_dir).is_dir() else None
+    began = run_folder.training_began(cfg.paths.output_dir)
+    run_record.write("refused" if mistake is not None and not began else "failed", folder, exit_code=1,
+                     error=str(mistake) if mistake is not None else f"{type(err).__name__}: {err}")
 
 
 def sweep_outcome(hydra_cfg: DictConfig) -> str:
