@@ -11,6 +11,7 @@ import torch
 from ganlab.errors import UserError
 from ganlab.models import GAN
 from ganlab.safety.checkpoint_targets import check_targets
+from ganlab.safety.divergence import non_finite
 from ganlab.safety.checkpoints import read_checkpoint
 
 
@@ -45,10 +46,9 @@ def load_gan(ckpt_path: str | os.PathLike, device: str | torch.device = "cpu", a
             model = GAN.load_from_checkpoint(path, map_location=device, weights_only=True, **hyper_parameters)
     except (KeyError, TypeError, RuntimeError) as err:
         raise UserError(f"{ckpt_path} is not a checkpoint of this project's GAN ({type(err).__name__}: {err})") from err
-    broken = [name for name, t in model.state_dict().items() if t.is_floating_point() and not torch.isfinite(t).all()]
-    if broken:
+    if broken := non_finite(model.state_dict()):
         raise UserError(
-            f"{ckpt_path} holds non-finite weights ({', '.join(broken[:3])}{', ...' if len(broken) > 3 else ''}): "
+            f"{ckpt_path} holds non-finite weights ({broken}): "
             "its training diverged, and samples from it would be NaN. Use an earlier checkpoint of the run"
         )
     return model.eval()

@@ -11,14 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
-from hydra.types import RunMode
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig
 
 from ganlab import tags
+from ganlab.safety.exit_codes import in_a_sweep
 
 log = logging.getLogger("ganlab")
 
@@ -87,7 +86,7 @@ def summarise(trainer: L.Trainer, run_dir: str | Path, first_iteration: int, tra
     last = run_dir / "checkpoints" / "last.ckpt"
     if last.is_file():
         log.info("Checkpoint: %s", last)
-    if any(isinstance(logger, TensorBoardLogger) for logger in trainer.loggers) and not _in_a_sweep():
+    if any(isinstance(logger, TensorBoardLogger) for logger in trainer.loggers) and not in_a_sweep():
         log.info("TensorBoard: %s", tensorboard_command(run_dir))
 
 
@@ -108,10 +107,6 @@ def tensorboard_command(folder: str | Path) -> str:
     if "," in str(folder) or ":" in folder.name:
         return f"{tensorboard} --logdir {shlex.quote(str(folder))}"
     return f"{tensorboard} --logdir_spec {shlex.quote(f'{folder.name}:{folder}')}"
-
-
-def _in_a_sweep() -> bool:
-    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 class SweepSummary(Callback):

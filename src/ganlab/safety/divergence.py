@@ -48,6 +48,13 @@ def check_weights(trainer: L.Trainer, module: torch.nn.Module, before: str) -> N
     )
 
 
+def non_finite(state: dict[str, torch.Tensor]) -> str | None:
+    """The non-finite floating-point tensors of a checkpoint's ``state_dict`` as a short list for a
+    message ("generator.net.0.weight, ..."), or None if all are finite."""
+    broken = [name for name, t in state.items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    return f"{', '.join(broken[:3])}{', ...' if len(broken) > 3 else ''}" if broken else None
+
+
 def _what_to_do(trainer: L.Trainer) -> str:
     # this fit's newest checkpoint, else the one it resumed from
     checkpoint = getattr(trainer.checkpoint_callback, "last_model_path", "") or trainer.ckpt_path

@@ -27,6 +27,7 @@ from ganlab.errors import UserError
 from ganlab.run_folders import AUTO, run_dir_of
 from ganlab.safety.checkpoint_targets import check_targets, targets_in
 from ganlab.safety.checkpoints import checkpoint_files, intact_beside, newest_checkpoint, read_checkpoint
+from ganlab.safety.divergence import non_finite
 
 log = logging.getLogger(__name__)
 
@@ -79,12 +80,11 @@ def check_resume(cfg: DictConfig, derived_data: dict | None = None) -> None:
         intact = intact_beside(cfg.ckpt_path)
         raise UserError(f"{err}. " + (f"Intact checkpoints beside it: {', '.join(intact)}" if intact else
                                       "No intact checkpoint is beside it")) from None
-    broken = [name for name, t in ckpt["state_dict"].items() if t.is_floating_point() and not t.isfinite().all()]
-    if broken:
+    if broken := non_finite(ckpt["state_dict"]):
         intact = intact_beside(cfg.ckpt_path)
         raise UserError(
-            f"ckpt_path={cfg.ckpt_path} holds non-finite weights ({', '.join(broken[:3])}"
-            f"{', ...' if len(broken) > 3 else ''}): its training diverged, and a resume would train NaN. Resume "
+            f"ckpt_path={cfg.ckpt_path} holds non-finite weights ({broken}): its training diverged, and a resume "
+            "would train NaN. Resume "
             + (f"from an earlier checkpoint: {', '.join(intact)}" if intact else "from an earlier checkpoint")
         )
     # What the checkpoint names must be what this run's own config names (or a shipped class), so
