@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from ganlab.errors import UserError
+from ganlab.evaluation import write_scores
 from ganlab.generation import check_request, generate, stream_npy, write_images
 from ganlab.reporting.sweep_page import write_page
 from ganlab.trained_gan import load_gan
@@ -148,13 +149,14 @@ def test_a_disk_that_fills_while_the_npy_is_written_leaves_nothing(checkpoint, s
     assert written(disk) == []
 
 
-def test_a_full_disk_while_generating_is_one_line_and_leaves_nothing(checkpoint, tmp_path, monkeypatch):
+def test_a_full_disk_while_generating_or_scoring_is_one_line_and_leaves_nothing(checkpoint, tmp_path, monkeypatch):
     model = load_gan(checkpoint)
     images = generate(model, 16)
     monkeypatch.setattr(os, "fsync", no_space)  # where a full disk shows when the file system writes lazily
     for out, write in ((tmp_path / "s.npy", lambda out: stream_npy(model, 100, out)),
                        (tmp_path / "small.npy", lambda out: write_images(images, out)),
-                       (tmp_path / "grid.png", lambda out: write_images(images, out))):
+                       (tmp_path / "grid.png", lambda out: write_images(images, out)),
+                       (tmp_path / "s.metrics.json", lambda out: write_scores({"fid": 1.0}, out))):  # evaluate.py's
         with pytest.raises(UserError) as stop:
             write(out)
         assert str(stop.value) == f"could not write {out.name} into {tmp_path}: No space left on device. {OUT_FIX}"
