@@ -4,6 +4,8 @@ Plain helpers are in helpers.py."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -78,3 +80,24 @@ def checkpoint(tmp_path_factory, mnist_dir) -> Path:
     out = tmp_path_factory.mktemp("run")
     train(small_run(out, mnist_dir, "trainer.max_steps=5", "callbacks.sample_quality=null"))
     return out / "checkpoints" / "last.ckpt"
+
+
+@pytest.fixture
+def small_filesystem(tmp_path):
+    """``small_filesystem("1m")``: a folder that is a tmpfs of that size, where the tests run as a
+    root that may mount one (CI does); skips otherwise. A real full disk, not a simulated one."""
+    mounted = []
+
+    def mount(size: str) -> Path:
+        disk = tmp_path / f"disk{len(mounted)}"
+        disk.mkdir()
+        if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(disk)],
+                                               capture_output=True).returncode != 0:
+            pytest.skip("needs root and the right to mount a tmpfs")
+        mounted.append(disk)
+        return disk
+
+    yield mount
+    for disk in mounted:
+        subprocess.run(["umount", "-l", str(disk)], check=True)
+

@@ -114,3 +114,15 @@ def with_mnist(folder: Path, mnist_dir: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     os.symlink(mnist_dir / "MNIST", folder / "MNIST")
     return folder
+
+
+def fill(disk: Path) -> None:
+    """Fills the file system of ``disk`` to its last byte (a file ``filler`` in it)."""
+    fd = os.open(disk / "filler", os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        while True:
+            os.write(fd, b"\0" * 4096)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -13,9 +13,10 @@ import numpy as np
 import torch
 
 from ganlab.errors import UserError
-from ganlab.generation import generate
+from ganlab.generation import FIX, generate
 from ganlab.trained_gan import load_gan
 from ganlab.metrics import SampleQuality, load_evaluator
+from ganlab.safety.whole_files import write_whole
 
 log = logging.getLogger(__name__)
 
@@ -101,12 +102,8 @@ def default_scores_path(ckpt_path: str | os.PathLike | None, samples: str | os.P
 
 
 def write_scores(report: dict[str, Any], path: str | os.PathLike) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(json.dumps(report, indent=2) + "\n")
-    os.replace(tmp, path)
-    return path
+    text = json.dumps(report, indent=2) + "\n"
+    return write_whole(path, lambda file: file.write(text.encode()), FIX)
 
 
 def format_table(report: dict[str, Any]) -> str:

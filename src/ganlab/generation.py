@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import math
 import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +15,12 @@ import torch
 from ganlab.errors import UserError
 from ganlab.models import GAN
 from ganlab.reporting.pictures import grid_image
+from ganlab.safety.whole_files import write_whole
 
-GRID_SUFFIXES = (".png", ".jpg", ".jpeg")
+GRID_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}  # PIL's names
+GRID_SUFFIXES = tuple(GRID_FORMATS)
 MAX_GRID_IMAGES = 10_000  # beyond this a grid is an unreadable multi-megapixel image
+FIX = "Free some space, or give out= a path on a disk that has it"  # when a file cannot be written
 
 
 def check_request(n, digit, out, batch_size: int = 1000) -> None:
@@ -28,7 +34,7 @@ def check_request(n, digit, out, batch_size: int = 1000) -> None:
     _check_out(out, n)
 
 
-def _check_out(out, n: int) -> str:
+def _check_out(out, n: int, labelled: bool = False) -> str:
     suffix = Path(str(out)).suffix.lower()
     if suffix not in GRID_SUFFIXES + (".npy",):
         raise UserError(f"out={out}: end it in .png (a grid of images) or .npy (the raw samples)")
@@ -40,7 +46,24 @@ def _check_out(out, n: int) -> str:
         raise UserError(f"out={out}: {existing} is a file, so it cannot hold a folder; give another path")
     if existing is not None and not os.access(existing, os.W_OK):
         raise UserError(f"out={out}: {existing} cannot be written; give a path in a folder you can write")
+    if suffix == ".npy" and existing is not None:  # its size is known: one that cannot fit is refused now
+        size = npy_bytes((n, 28, 28), "<f4") + (npy_bytes((n,), "<i8") if labelled else 0)
+        free = shutil.disk_usage(existing).free
+        if size > free:
+            raise UserError(f"out={out}: {n:,} images take {size:,} bytes, but {Path(str(out)).parent} has {free:,} "
+                            "bytes free. Free some space, or give out= a path on a disk that has room")
     return suffix
+
+
+def npy_bytes(shape: tuple[int, ...], dtype: str) -> int:
+    """The exact size of an .npy file of this shape and dtype: its header, then the values."""
+    return len(_npy_header(shape, dtype)) + math.prod(shape) * np.dtype(dtype).itemsize
+
+
+def _npy_header(shape: tuple[int, ...], dtype: str) -> bytes:
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": dtype, "fortran_order": False, "shape": shape})
+    return header.getvalue()
 
 
 def _is_whole(value) -> bool:
@@ -103,33 +126,51 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 def stream_npy(model: GAN, n: int, out: str | os.PathLike, seed: int = 0, batch_size: int = 1000,
                digit: int | None = None) -> Path:
-    """``write_images(generate(model, n, ..., shuffled=True), out)`` for an .npy, written batch by
-    batch into the file: memory holds one batch of images (and the noise, an eighth of their size),
-    so any ``n`` that fits on disk works; written under a temporary name. A conditional GAN's
-    digits come in random order (a tool that splits samples in order must not get 1000 zeros
-    first) and are saved beside them, ``<out>.labels.npy``."""
+    """``write_images(generate(model, n, ..., shuffled=True), out)`` for an .npy, drawn and written
+    batch by batch: memory holds a batch of noise and images whatever ``n`` is, so any ``n`` whose
+    file fits on the disk works (one that does not fit is refused before anything is drawn). A
+    conditional GAN's digits come in random order (a tool that splits samples in order must not get
+    1000 zeros first) and are saved beside them, ``<out>.labels.npy``.
+
+    On the CPU these are ``generate``'s very images (``noise_batches``); on a GPU the same seed
+    gives the same file every time, but not ``generate``'s images."""
     out = Path(out)
     if _check_out(out, n) != ".npy":
         raise UserError(f"out={out}: stream_npy writes .npy files")
     labels = digits(model, n, digit, seed, shuffled=True)
     if labels is not None:
-        labels = labels.to(model.device)
+        _check_out(out, n, labelled=True)
         _save_npy(labels.cpu().numpy().astype(np.int64), labels_path(out))
+        labels = labels.to(model.device)
+
+    def write(file) -> None:
+        file.write(_npy_header((n, 28, 28), "<f4"))
+        done = 0
+        for z in noise_batches(model, n, seed, batch_size):
+            batch = model.sample(z, labels=None if labels is None else labels[done : done + len(z)],
+                                 batch_size=batch_size)
+            file.write(batch.squeeze(1).float().cpu().numpy().astype("<f4", copy=False).tobytes())
+            done += len(z)
+
+    return write_whole(out, write, FIX)
+
+
+def noise_batches(model: GAN, n: int, seed: int, batch_size: int) -> Iterator[torch.Tensor]:
+    """The noise ``model.sample(n=n, seed=seed)`` draws, ``batch_size`` rows at a time (the images
+    of a batch depend on the batch's size in the last bits, so the batches are sample()'s too).
+    Drawn in blocks of whole 16 rows: torch's CPU sampler fills 16 values at a time, so on the CPU
+    the blocks are exactly one draw of all n (a last block of fewer than 16 values would come out
+    otherwise, so it is drawn with the block before it)."""
     rng = torch.Generator(device=model.device).manual_seed(seed)
-    z = torch.randn(n, model.z_dim, generator=rng, device=model.device)  # as sample() draws it
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.partial.npy")
-    try:
-        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, 28, 28))
-        for i in range(0, n, batch_size):
-            batch = model.sample(z[i : i + batch_size], labels=None if labels is None else labels[i : i + batch_size])
-            array[i : i + len(batch)] = batch.squeeze(1).float().cpu().numpy()
-        array.flush()
-        del array
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return out
+    block = -(-batch_size // 16) * 16
+    pending, drawn = torch.empty(0, model.z_dim, device=model.device), 0
+    while drawn < n or len(pending):
+        while len(pending) < batch_size and drawn < n:
+            count = n - drawn if (n - drawn - block) * model.z_dim < 16 else block
+            pending = torch.cat([pending, torch.randn(count, model.z_dim, generator=rng, device=model.device)])
+            drawn += count
+        yield pending[:batch_size]
+        pending = pending[batch_size:]
 
 
 def labels_path(out: str | os.PathLike) -> Path:
@@ -155,31 +196,19 @@ def digits(model: GAN, n: int, digit: int | None, seed: int = 0, shuffled: bool 
     return torch.full((n,), digit, dtype=torch.long)
 
 
-def _save_npy(array: np.ndarray, out: Path) -> None:
-    tmp = out.with_name(f".{out.name}.partial.npy")
-    try:
-        np.save(tmp, array)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+def _save_npy(array: np.ndarray, out: Path) -> Path:
+    return write_whole(out, lambda file: np.save(file, array), FIX)
 
 
 def write_images(images: torch.Tensor, out: str | os.PathLike, nrow: int | None = None,
                  row_labels: list[str] | None = None) -> Path:
     """A grid image for .png/.jpg, or an [N, 28, 28] float32 array in [-1, 1] for .npy.
 
-    Written under a temporary name and renamed, so a failure never leaves a half-written file.
+    Written whole or not at all (``write_whole``): a failure never leaves a half-written file.
     """
     out = Path(out)
     suffix = _check_out(out, len(images))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.partial{suffix}")
-    try:
-        if suffix == ".npy":
-            np.save(tmp, images.squeeze(1).numpy().astype(np.float32, copy=False))
-        else:
-            grid_image(images, nrow or math.ceil(math.sqrt(len(images))), row_labels).save(tmp)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return out
+    if suffix == ".npy":
+        return _save_npy(images.squeeze(1).numpy().astype(np.float32, copy=False), out)
+    picture = grid_image(images, nrow or math.ceil(math.sqrt(len(images))), row_labels)
+    return write_whole(out, lambda file: picture.save(file, format=GRID_FORMATS[suffix]), FIX)

@@ -19,6 +19,8 @@ from ganlab import run_record
 from ganlab.config_checks import check_config
 from ganlab.errors import UserError
 from ganlab.engine.engine import settle_device
+from ganlab.metrics.callback import SampleQualityMetrics
+from ganlab.metrics.evaluator import check_it_can_be_trained
 from ganlab.reporting.clock import TrainingClock
 from ganlab.reporting.console import announce, last_logged, quiet_libraries, summarise
 from ganlab.reporting.hparams import log_hyperparameters
@@ -76,6 +78,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     # no-ops when fit calls them again)
     datamodule.prepare_data()
     datamodule.setup("fit")
+    for callback in trainer.callbacks:  # an evaluator it would train into a read-only data_dir: refused now
+        if isinstance(callback, SampleQualityMetrics):
+            check_it_can_be_trained(callback.data_dir)
     run_folder.training_begins(cfg.paths.output_dir)
     first, start = _iteration_of(cfg.get("ckpt_path")), time.perf_counter()
     try:

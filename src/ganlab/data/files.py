@@ -3,6 +3,7 @@ that what was read is MNIST. Getting them there is fetch.py's job."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import struct
@@ -31,6 +32,31 @@ SHA256 = {
 
 class MNISTNotFoundError(UserError):
     """MNIST is missing or damaged and could not be fetched; the message says what to do."""
+
+
+class DataDirNotWritable(UserError):
+    """Something must be written into ``paths.data_dir`` (MNIST fetched, the evaluator trained), and
+    it cannot be written: a shared data set mounted read-only, a folder of someone else's."""
+
+    def __init__(self, data_dir: str | os.PathLike, what: str, reason: str):
+        super().__init__(f"{what}, but {data_dir} cannot be written ({reason}): give paths.data_dir= a folder you "
+                         f"can write (a copy of {data_dir} keeps what it already holds)")
+
+
+def cannot_write(data_dir: str | os.PathLike) -> str | None:
+    """Why nothing can be written into ``data_dir`` (or the nearest folder above it that exists, where
+    it would be made), or None if it can be. Asked before anything is written, so that a read-only
+    data_dir is read without a lock or a byte written, and refused before a run begins when it must be."""
+    folder = Path(data_dir).absolute()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if os.access(folder, os.W_OK):  # the kernel's own answer, root's included: False on a read-only mount
+        return None
+    try:
+        read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only = False
+    return os.strerror(errno.EROFS if read_only else errno.EACCES)
 
 
 def raw_dir(data_dir: str | os.PathLike) -> Path:

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from ganlab.metrics import SampleQuality, load_evaluator
 from ganlab.metrics.evaluator import train_in_a_process_of_its_own
 from ganlab.schedule import ends_interval
 from ganlab.safety.divergence import check_weights
+from ganlab.safety.whole_files import NotWritten, write_whole
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,10 @@ class SampleQualityMetrics(L.Callback):
         log.info("Scoring %d real training images once, for the summary to compare with", self.num_samples)
         floor = {k: float(v) for k, v in self.quality.real_floor(self.data_dir, n=self.num_samples).items()
                  if not k.startswith("num_")}
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")  # parallel jobs may write it at once
-        tmp.write_text(json.dumps({"evaluator_sha256": evaluator, "metrics": floor}, indent=2) + "\n")
-        os.replace(tmp, path)
+        text = json.dumps({"evaluator_sha256": evaluator, "metrics": floor}, indent=2) + "\n"
+        try:  # parallel jobs may write it at once: shared
+            write_whole(path, lambda file: file.write(text.encode()), shared=True, fix="")
+        except NotWritten as err:  # a cache of what is scored anyway: the run goes on
+            log.warning("The real-data floor is not cached (%s): it is scored again at the end of each run; give "
+                        "paths.data_dir= a folder you can write to keep it", err.cause.strerror or err.cause)
         return floor

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
+import io
 import json
 import logging
 import os
@@ -31,6 +32,7 @@ from typing import Any
 import torch
 
 from ganlab.data import load_mnist, scale_pixels
+from ganlab.data.files import DataDirNotWritable, cannot_write
 from ganlab.metrics.classifier import MNISTClassifier, TrainingSettings, accuracy, fit_classifier
 from ganlab.run_folders import project_root
 from ganlab.safety.locks import waiting_for
@@ -66,9 +68,19 @@ def load_evaluator(
     """The cached evaluator (eval mode, on ``device``) and its metadata.
 
     With no cache at all it trains one first (``settings``, default production's) if
-    ``train_if_missing``; any other trouble with the cache raises EvaluatorCacheError.
+    ``train_if_missing``; any other trouble with the cache raises EvaluatorCacheError. A complete
+    cache is read without the lock, which a read-only data_dir (a shared mount) could not take.
     """
     folder = cache_dir(data_dir)
+    if _cache_complete(folder):
+        try:
+            return _read_cache(folder, min_accuracy, device)
+        except EvaluatorCacheError:
+            if cannot_write(data_dir) is not None:
+                raise  # nothing can be replacing it there: it is what it is
+            # else a parallel job may be replacing it (force=True): read it again once that job is done
+    if cannot_write(data_dir) is not None and (_cache_present(folder) or not train_if_missing):
+        return _read_cache(folder, min_accuracy, device)  # it says what is wrong with the cache
     # Held while reading too: a parallel job may be writing the two files right now.
     with _cache_lock(data_dir):
         if not _cache_present(folder) and train_if_missing:
@@ -90,7 +102,11 @@ def train_evaluator(
     only once the new evaluator has passed ``min_accuracy``.
     """
     folder = cache_dir(data_dir)
-    with _cache_lock(data_dir):
+    if not force and _cache_present(folder) and cannot_write(data_dir) is not None:
+        model, meta = _read_cache(folder, min_accuracy, device)  # a read-only data_dir: no lock to take
+        log.info("The cached MNIST evaluator in %s is fine (test accuracy %.4f)", folder, meta["test_accuracy"])
+        return model, meta
+    with _cache_lock(data_dir, f"force=True retrains the MNIST evaluator into {folder}" if force else None):
         if not force and _cache_present(folder):
             model, meta = _read_cache(folder, min_accuracy, device)
             log.info("The cached MNIST evaluator in %s is fine (test accuracy %.4f); force=True retrains it",
@@ -114,6 +130,7 @@ def train_in_a_process_of_its_own(data_dir: str | os.PathLike, device: str | tor
     """
     if _cache_present(cache_dir(data_dir)):
         return
+    check_it_can_be_trained(data_dir)
     log.info("No cached MNIST evaluator in %s: training one in a separate process (about a minute on a CPU)",
              cache_dir(data_dir))
     package_root = str(Path(__file__).resolve().parents[2])  # so the child imports this very ganlab
@@ -125,8 +142,21 @@ def train_in_a_process_of_its_own(data_dir: str | os.PathLike, device: str | tor
         raise EvaluatorCacheError(f"training the MNIST evaluator failed ({' '.join(command)}): {last}")
 
 
-def _cache_lock(data_dir: str | os.PathLike):
-    """Beside the cache folder, not in it, so deleting the folder to retrain never pulls a held lock away."""
+def check_it_can_be_trained(data_dir: str | os.PathLike) -> None:
+    """With no evaluator cached in ``data_dir``, refuses a data_dir where none can be trained and
+    cached (``DataDirNotWritable``): asked before a run begins, so that the refusal leaves no run."""
+    if not _cache_present(cache_dir(data_dir)) and (reason := cannot_write(data_dir)) is not None:
+        raise DataDirNotWritable(data_dir, _NOT_CACHED.format(cache_dir(data_dir)), reason)
+
+
+_NOT_CACHED = "No MNIST evaluator is cached in {}, so one must be trained there"
+
+
+def _cache_lock(data_dir: str | os.PathLike, what: str | None = None):
+    """Beside the cache folder, not in it, so deleting the folder to retrain never pulls a held lock away.
+    ``what`` must be written, for the line that refuses a data_dir that cannot be written."""
+    if (reason := cannot_write(data_dir)) is not None:
+        raise DataDirNotWritable(data_dir, what or _NOT_CACHED.format(cache_dir(data_dir)), reason)
     Path(data_dir).mkdir(parents=True, exist_ok=True)
     return waiting_for(Path(data_dir) / f".{CACHE_FOLDER}.lock", "training or reading the MNIST evaluator")
 
@@ -134,6 +164,10 @@ def _cache_lock(data_dir: str | os.PathLike):
 def _cache_present(folder: Path) -> bool:
     """True if either file is there: half a cache must reach _read_cache and fail loudly."""
     return (folder / WEIGHTS_NAME).exists() or (folder / METADATA_NAME).exists()
+
+
+def _cache_complete(folder: Path) -> bool:
+    return (folder / WEIGHTS_NAME).is_file() and (folder / METADATA_NAME).is_file()
 
 
 def _train_and_cache(
@@ -206,7 +240,8 @@ def _read_cache(
             f"{metadata} has format_version {version}; this code reads {FORMAT_VERSION}. {retrain}."
         )
     try:
-        actual_sha = _sha256(weights)
+        stored = weights.read_bytes()  # read once: the bytes checked are the bytes loaded
+        actual_sha = hashlib.sha256(stored).hexdigest()
     except OSError as err:
         raise EvaluatorCacheError(f"{weights} cannot be read ({err}). {retrain}.") from err
     if actual_sha != expected_sha:
@@ -221,7 +256,7 @@ def _read_cache(
         )
     model = MNISTClassifier()
     try:
-        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        model.load_state_dict(torch.load(io.BytesIO(stored), map_location="cpu", weights_only=True))
     except (OSError, EOFError, RuntimeError, ValueError, pickle.UnpicklingError) as err:
         raise EvaluatorCacheError(f"{weights} does not load into MNISTClassifier ({type(err).__name__}: {err}). "
                                   f"{retrain}.") from err

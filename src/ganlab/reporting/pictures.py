@@ -12,6 +12,8 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from torchvision.utils import make_grid
 
+from ganlab.safety.whole_files import RUN_FIX, write_whole
+
 MIN_WIDTH = 512  # pixels: a 4x4 grid of 28-pixel digits comes out 5x (610 px), a 10x10 one 2x (604 px)
 
 
@@ -47,14 +49,15 @@ def with_caption(picture: Image.Image, caption: str) -> Image.Image:
     return framed
 
 
-def animate(frames: Sequence[Path], path: Path, seconds_per_frame: float = 0.25) -> Path | None:
-    """``frames`` (``iter_NNNNNN.png`` files) as a looping GIF, each frame captioned with its iteration."""
+def animate(frames: Sequence[Path], path: Path, seconds_per_frame: float = 0.25, fix: str = RUN_FIX) -> Path | None:
+    """``frames`` (``iter_NNNNNN.png`` files) as a looping GIF, each frame captioned with its iteration;
+    written whole or not at all (``fix``: what the line says to do if it cannot be)."""
     if not frames:
         return None
     images = [with_caption(Image.open(frame), f"iteration {int(frame.stem.split('_')[-1]):,}").convert("P")
               for frame in frames]
-    images[0].save(path, save_all=True, append_images=images[1:], duration=int(seconds_per_frame * 1000), loop=0)
-    return path
+    return write_whole(path, lambda file: images[0].save(file, format="GIF", save_all=True, append_images=images[1:],
+                                                         duration=int(seconds_per_frame * 1000), loop=0), fix)
 
 
 def _font(size: int) -> ImageFont.ImageFont:

@@ -11,6 +11,7 @@ from torchvision.transforms.functional import to_tensor
 from ganlab.errors import UserError
 from ganlab.reporting.pictures import animate, grid_image
 from ganlab.safety.divergence import check_weights
+from ganlab.safety.whole_files import write_whole
 from ganlab.schedule import ends_interval
 
 
@@ -65,7 +66,4 @@ class SampleGrid(L.Callback):
         picture = grid_image(images, nrow, row_labels=rows)
         for logger in trainer.loggers:
             send_grid(logger, to_tensor(picture), iteration)
-        self.dirpath.mkdir(parents=True, exist_ok=True)
-        path = self.dirpath / f"iter_{iteration:06d}.png"
-        picture.save(path)
-        return path
+        return write_whole(self.dirpath / f"iter_{iteration:06d}.png", lambda file: picture.save(file, format="PNG"))

@@ -15,6 +15,7 @@ import yaml
 from ganlab import tags
 from ganlab.errors import UserError
 from ganlab.reporting.tensorboard import read_scalars
+from ganlab.safety.whole_files import write_whole
 from ganlab.search.study import outcomes
 
 # The curves and final values the table and the plots show, when a job logged them
@@ -25,6 +26,7 @@ FINALS = tuple(tags.final(name) for name in ("d_loss", "g_loss", "d_accuracy", "
 BETTER = {tags.final("fid"): min, tags.final("classifier_score"): max, tags.final("precision"): max,
           tags.final("recall"): max, tags.score("fid"): min}
 PANELS_A_ROW = 3
+FIX = "Free some space and write the report again"  # what to do when a file of the report cannot be written
 
 
 @dataclass
@@ -129,9 +131,8 @@ def write_page(folder: str | Path) -> Path:
         job.trial = trials.get(int(number)) if number.isdigit() else None
     keys = swept_keys(jobs)
     plots = _plot(folder, jobs, keys)
-    out = folder / "report.html"
-    out.write_text(_html(folder, jobs, keys, plots))
-    return out
+    page = _html(folder, jobs, keys, plots).encode()
+    return write_whole(folder / "report.html", lambda file: file.write(page), FIX)
 
 
 def _number(value: str | None) -> float | None:
@@ -163,9 +164,7 @@ def _plot(folder: Path, jobs: list[Job], keys: list[str]) -> list[str]:
                 ax.set_xscale("log", base=2 if "batch_size" in x_key else 10)
                 ax.xaxis.set_major_formatter(ScalarFormatter())
             ax.yaxis.set_major_formatter(ScalarFormatter(useOffset=False))  # 1.0002, not "+1" and 0.0002
-        fig.tight_layout()
-        fig.savefig(folder / "report_finals.png", dpi=90)
-        plt.close(fig)
+        _save(plt, fig, folder / "report_finals.png")
         names.append("report_finals.png")
     curves = [tag for tag in CURVES if any(tag in j.curves for j in jobs)]
     if curves:
@@ -180,11 +179,17 @@ def _plot(folder: Path, jobs: list[Job], keys: list[str]) -> list[str]:
             ax.set_xlabel("iteration")
             ax.yaxis.set_major_formatter(ScalarFormatter(useOffset=False))
         axes[len(curves) - 1].legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(folder / "report_curves.png", dpi=90)
-        plt.close(fig)
+        _save(plt, fig, folder / "report_curves.png")
         names.append("report_curves.png")
     return names
+
+
+def _save(plt, fig, path: Path) -> None:
+    fig.tight_layout()
+    try:
+        write_whole(path, lambda file: fig.savefig(file, format="png", dpi=90), FIX)
+    finally:
+        plt.close(fig)
 
 
 def _panels(plt, count: int):

@@ -7,6 +7,7 @@ from typing import Any
 import lightning as L
 
 from ganlab import tags
+from ganlab.safety.whole_files import write_whole
 from ganlab.schedule import is_log_iteration
 
 
@@ -66,10 +67,10 @@ class TrainingCurves(L.Callback):
         ax_acc.set_ylim(0, 105)  # D often sits at 99-100%: above the top edge, not on it
         ax_acc.legend(loc="lower right")  # below a line that lives near 100%
         fig.tight_layout()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(self.path, dpi=100)
-        plt.close(fig)
-        return self.path
+        try:
+            return write_whole(self.path, lambda file: fig.savefig(file, format="png", dpi=100))
+        finally:
+            plt.close(fig)
 
     def state_dict(self) -> dict[str, Any]:
         return {"history": self.history}

@@ -17,6 +17,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from ganlab.errors import UserError
 from ganlab.safety.divergence import Diverged, check_weights
+from ganlab.safety.whole_files import RUN_FIX, NotWritten, write_whole
 from ganlab.schedule import ends_interval
 
 LAST = "last.ckpt"
@@ -56,8 +57,8 @@ class IterationCheckpoint(ModelCheckpoint):
     def on_exception(self, trainer: L.Trainer, pl_module, exception: BaseException) -> None:
         if isinstance(exception, Diverged):
             return  # the weights are what went wrong: nothing of them is saved
-        if isinstance(exception, CheckpointNotWritten):
-            return  # writing is what went wrong: a second try would only fail again
+        if isinstance(exception, NotWritten):
+            return  # writing is what went wrong (this checkpoint, a grid, the curves): another write would fail too
         try:
             check_weights(trainer, pl_module, before="checkpoint")
         except Diverged as diverged:
@@ -87,21 +88,18 @@ class IterationCheckpoint(ModelCheckpoint):
         return super().format_checkpoint_name(metrics, filename, ver, prefix)
 
 
-class CheckpointNotWritten(UserError):
+class CheckpointNotWritten(NotWritten):
     """A checkpoint file could not be written; the one before it is whole (written beside, then renamed)."""
 
     def __init__(self, path: Path, err: OSError):
-        earlier = [p for p in checkpoint_files(path.parent.parent) if p.name != f".{path.name}.partial"]
+        earlier = checkpoint_files(path.parent.parent)
         kept = (f"the checkpoints written before it are whole (newest: {max(earlier, key=os.path.getmtime)})"
                 if earlier else "no checkpoint was written before it")
-        super().__init__(
-            f"could not write the checkpoint {path.name} into {path.parent}: {err.strerror or err}; {kept}. "
-            "Free some space (or point paths.log_dir at a disk that has it) and resume with ckpt_path=auto"
-        )
+        super().__init__(path, err, RUN_FIX, what="the checkpoint ", kept=kept)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning's checkpoint writer, staging each file beside its final name.
+    """Lightning's checkpoint writer, staging each file beside its final name (``write_whole``).
 
     Lightning's own stages a file in the system's temporary folder and moves it into place; across
     two file systems that move is a copy, which a full disk or a kill leaves half done under the
@@ -113,32 +111,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
         if storage_options is not None:
             raise TypeError(f"{type(self).__name__} takes no storage_options")
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.partial")
-        try:
-            with open(partial, "wb") as file:
-                torch.save(checkpoint, file)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(partial, path)
-        except (OSError, RuntimeError) as err:  # a full disk, a read-only or immutable folder, a quota
-            cause = _os_error_in(err)
-            if cause is None:
-                raise  # not the file system's doing: a bug, with its traceback
-            raise CheckpointNotWritten(path, cause) from err
-        finally:
-            partial.unlink(missing_ok=True)
-
-
-def _os_error_in(err: BaseException) -> OSError | None:
-    """The file system's error behind ``err``: torch's writer reports a full disk as a RuntimeError
-    ("unexpected pos") raised while handling the OSError."""
-    while err is not None:
-        if isinstance(err, OSError):
-            return err
-        err = err.__cause__ or err.__context__
-    return None
+        write_whole(path, lambda file: torch.save(checkpoint, file), error=CheckpointNotWritten)
 
 
 def read_checkpoint(path) -> dict:
