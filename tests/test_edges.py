@@ -81,3 +81,16 @@ def test_make_evaluators_command_starts_without_a_runpy_warning():
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "--force" in done.stdout, done.stderr[-2000:]
     assert "RuntimeWarning" not in done.stderr
+
+
+def test_make_evaluator_on_damaged_mnist_is_one_line_and_exit_1(tmp_path):
+    """``make evaluator``'s command ends a user's fault in one line, as train.py does (it was a traceback)."""
+    raw = tmp_path / "data" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        (raw / name).write_bytes(b"not MNIST")
+    done = subprocess.run([sys.executable, "-m", "ganlab.metrics", "--data-dir", str(tmp_path / "data")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert lines[-1].startswith("Error: The MNIST files in") and "are damaged" in lines[-1], lines

@@ -41,7 +41,11 @@ def test_png_is_a_square_grid(checkpoint, tmp_path):
 
 def test_same_seed_same_images(checkpoint):
     model = load_gan(checkpoint)
-    assert torch.equal(generate(model, 10, seed=3), generate(model, 10, seed=3, batch_size=4))
+    assert torch.equal(generate(model, 10, seed=3), generate(model, 10, seed=3))
+    # another batch size: the same noise, but the CPU's matrix kernels for 4 rows and for 10 round
+    # differently (3.9e-7 at most, measured here), so equal to float rounding, not to the bit
+    torch.testing.assert_close(generate(model, 10, seed=3), generate(model, 10, seed=3, batch_size=4),
+                               rtol=0, atol=1e-5)
     assert not torch.equal(generate(model, 10, seed=3), generate(model, 10, seed=4))
 
 

@@ -2,6 +2,13 @@
 entry point: ``-m ganlab.metrics.evaluator`` would run a second copy of a module the package has
 already imported (runpy warns, and the two copies' globals differ)."""
 
-from ganlab.metrics.evaluator import main
+import sys
 
-main()
+from ganlab.errors import UserError
+from ganlab.metrics.evaluator import EvaluatorCacheError, EvaluatorTooWeakError, main
+
+try:
+    main()
+except (UserError, EvaluatorCacheError, EvaluatorTooWeakError) as err:  # one line, as the commands give
+    print(f"Error: {err}", file=sys.stderr)
+    raise SystemExit(1) from None

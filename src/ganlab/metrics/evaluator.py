@@ -109,7 +109,8 @@ def train_evaluator(
     with _cache_lock(data_dir, f"force=True retrains the MNIST evaluator into {folder}" if force else None):
         if not force and _cache_present(folder):
             model, meta = _read_cache(folder, min_accuracy, device)
-            log.info("The cached MNIST evaluator in %s is fine (test accuracy %.4f); force=True retrains it",
+            log.info("The cached MNIST evaluator in %s is fine (test accuracy %.4f); make evaluator FORCE=1 "
+                     "(Python: force=True) retrains it",
                      folder, meta["test_accuracy"])
             return model, meta
         if _cache_present(folder):
@@ -220,7 +221,7 @@ def _read_cache(
     weights, metadata = folder / WEIGHTS_NAME, folder / METADATA_NAME
     retrain = (
         f"Delete {folder} to have it trained afresh on next use, or retrain and replace it with "
-        "ganlab.metrics.train_evaluator(data_dir, force=True)"
+        "make evaluator FORCE=1 (Python: ganlab.metrics.train_evaluator(data_dir, force=True))"
     )
     if not weights.is_file() and not metadata.is_file():
         raise EvaluatorCacheError(f"No MNIST evaluator is cached in {folder}. Run `make evaluator` "
