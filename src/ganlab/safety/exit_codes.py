@@ -98,9 +98,10 @@ def failed(cfg: DictConfig, err: Exception) -> None:
     mistake = user_error(err)
     if mistake is not None:
         leave_no_trace(cfg.paths.output_dir, HydraConfig.get().output_subdir if HydraConfig.initialized() else None)
-    folder = cfg.paths.output_dir if Path(cfg.paths.output_dir).is_dir() else None
-    began = run_folder.training_began(cfg.paths.output_dir)
-    run_record.write("refused" if mistake is not None and not began else "failed", folder, exit_code=1,
+    refused = mistake is not None and not run_folder.training_began(cfg.paths.output_dir)
+    # a refused run leaves its folder as it found it, so its record goes to a caller only
+    folder = cfg.paths.output_dir if Path(cfg.paths.output_dir).is_dir() and not refused else None
+    run_record.write("refused" if refused else "failed", folder, exit_code=1,
                      error=str(mistake) if mistake is not None else f"{type(err).__name__}: {err}")
 
 
