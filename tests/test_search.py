@@ -80,16 +80,16 @@ def study_of(folder) -> optuna.Study:
 
 
 def test_the_search_space_is_hydras_sweep_syntax():
-    distributions, fixed = space.parse(["lr=tag(log, interval(0.0001, 0.003))", "b=choice(32, 64)",
-                                        "n=range(1, 7, 2)", "x=interval(0.1, 0.5)", "seed=7"])
+    distributions, fixed, deletions = space.parse(["lr=tag(log, interval(0.0001, 0.003))", "b=choice(32, 64)",
+                                                   "n=range(1, 7, 2)", "x=interval(0.1, 0.5)", "seed=7", "~z"])
     assert distributions == {
         "lr": optuna.distributions.FloatDistribution(0.0001, 0.003, log=True),
         "b": optuna.distributions.CategoricalDistribution([32, 64]),
-        "n": optuna.distributions.IntDistribution(1, 5, step=2),
+        "n": optuna.distributions.IntDistribution(1, 7, step=2),  # the official plugin's: high included
         "x": optuna.distributions.FloatDistribution(0.1, 0.5),
     }
-    assert fixed == {"seed": "7"}
-    assert space.parse(["b=choice(32, 64)", "b=128"]) == ({}, {"b": "128"}), "a fixed value wins"
+    assert fixed == {"seed": "7"} and deletions == ["~z"]
+    assert space.parse(["b=choice(32, 64)", "b=128"]) == ({}, {"b": "128"}, []), "a fixed value wins"
 
 
 def test_a_trial_worse_than_the_median_stops_with_one_line(tmp_path, caplog):
@@ -158,8 +158,10 @@ def test_a_bad_search_setting_is_one_line_before_any_trial(tmp_path):
     (["4_quality/fid", "4_quality/recall"], ["minimize", "maximize"], "hydra.sweeper.pruner=median judges one metric"),
 ])
 def test_search_settings_that_cannot_work_are_refused(metric, direction, line):
-    search = Search(None, direction, None, "search", 4, 1, "nope" if "nope" in line else "median", None)
-    search.config = OmegaConf.create({"optimized_metric": metric, "trainer": {"max_steps": 40}, "eval_interval": 10})
+    search = Search(direction=direction, study_name="search", n_trials=4, n_jobs=1,
+                    pruner="nope" if "nope" in line else "median")
+    search.config = OmegaConf.create({"optimized_metric": metric, "trainer": {"max_steps": 40}, "eval_interval": 10,
+                                      "search": {}})
     with pytest.raises(UserError, match=re.escape(line)):
         search._check()
 
@@ -231,11 +233,11 @@ def test_the_two_objective_preset_returns_the_pareto_front(tmp_path, quick_evalu
     results = yaml.safe_load((tmp_path / "search" / "optimization_results.yaml").read_text())
     study = study_of(tmp_path / "search")
     assert [d.name for d in study.directions] == ["MINIMIZE", "MAXIMIZE"]
-    assert sorted(t["trial"] for t in results["pareto_front"]) == sorted(t.number for t in study.best_trials)
-    assert all(len(t["values"]) == 2 for t in results["pareto_front"])
+    assert sorted(t["trial"] for t in results["solutions"]) == sorted(t.number for t in study.best_trials)
+    assert all(len(t["values"]) == 2 for t in results["solutions"]), "the official plugin's key"
     write_page(tmp_path / "search")
     html = (tmp_path / "search" / "report.html").read_text()
-    assert html.count(", on the Pareto front</td>") == len(results["pareto_front"])
+    assert html.count(", on the Pareto front</td>") == len(results["solutions"])
 
 
 @pytest.mark.slow
@@ -316,17 +318,18 @@ def test_a_failed_trial_is_told_failed_the_search_goes_on_and_the_command_exits_
 
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
     study = Study(url, "search", directions=["minimize"])
-    search = Search(None, "minimize", url, "search", 2, 2, "none", None)
+    search = Search(direction="minimize", storage=url, study_name="search", n_trials=2, n_jobs=2)
     search.config = OmegaConf.create({"optimized_metric": "1_losses/g_loss"})
+    search.metrics = ["1_losses/g_loss"]
     search.sweep_dir = tmp_path
     trials = [study.study.ask(), study.study.ask()]
     diverged, finished = JobReturn(status=JobStatus.FAILED), JobReturn(status=JobStatus.COMPLETED)
     diverged.return_value = RuntimeError("training diverged at iteration 10: d_loss nan, g_loss nan")
     finished.return_value = 0.5
     with caplog.at_level(logging.WARNING):
-        assert not search._tell(study, trials, [diverged, finished])
+        assert search._tell(study, trials, [diverged, finished]) == (False, 1)
     assert [t.state.name for t in study.trials()] == ["FAIL", "COMPLETE"] and search.failed == [0]
-    assert "trial 0 failed: training diverged at iteration 10: d_loss nan, g_loss nan" in caplog.text
+    assert "trial 0 failed: RuntimeError: training diverged at iteration 10: d_loss nan, g_loss nan" in caplog.text
     with pytest.raises(SystemExit) as stop, caplog.at_level(logging.ERROR):
         search._finish(study)
     assert stop.value.code == 1 and "1 trial(s) of this search failed (0: the lines above say why)" in caplog.text
