@@ -92,9 +92,10 @@ class Search(Sweeper):
                 study.study.set_metric_names(self.metrics)
         self._left_running(study)
         log.info("Study %r in %s: %d of %d trials so far", study.name, study.url, counted(study.trials()), n_trials)
-        if study.trials() or self.storage is not None:
-            # The seed repeats a fresh search in its own folder; a continued study, or one other
-            # processes may share, would otherwise draw the values its first trials drew again.
+        if study.trials() or (self.storage is not None and self._ours()):
+            # The seed repeats a fresh search; a continued study, or one of train.py's searches that
+            # other processes may share, would otherwise draw the values its first trials drew again.
+            # (A plain app's fresh study keeps its seed, as under the official plugin.)
             study.study.sampler.reseed_rng()
         job_idx = 0
         while (budget := n_trials - counted(study.trials())) > 0:
