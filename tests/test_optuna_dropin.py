@@ -201,3 +201,64 @@ def test_example_with_removed_motpe(tmp_path):
                    "hydra.sweeper.n_trials=20", "hydra.sweeper.n_jobs=1")
     assert done.returncode != 0
     assert "motpe" in done.stderr + done.stdout and "sampler was removed in Optuna 4.0" in done.stderr + done.stdout
+
+
+# --- The rest of the official contract -----------------------------------------------------------
+
+@pytest.mark.parametrize("target", ["RandomSampler", "NSGAIISampler", "CmaEsSampler", "QMCSampler", "GPSampler"])
+def test_setting_only_the_samplers_target_leaves_tpes_defaults_behind(target):
+    config = OmegaConf.create({**SAMPLERS["tpe"], "_target_": f"optuna.samplers.{target}", "seed": 7})
+    sampler, grid = samplers.build(config, {})
+    assert type(sampler).__name__ == target and grid is None
+
+
+def test_a_key_the_user_set_that_the_sampler_does_not_take_is_optunas_error():
+    config = OmegaConf.create({**SAMPLERS["tpe"], "_target_": "optuna.samplers.RandomSampler", "n_startup_trials": 3})
+    with pytest.raises(UserError, match="hydra.sweeper.sampler: Error in call to target "
+                                        "'optuna.samplers._random.RandomSampler'.*n_startup_trials"):
+        samplers.build(config, {})
+
+
+def test_the_grid_samplers_grid_is_the_search_space():
+    distributions, _, _ = space.parse(["x=choice(-1, 1)", "y=range(-1.0, 1.0, step=1)", "n=range(1, 4)"])
+    sampler, grid = samplers.build(OmegaConf.create(SAMPLERS["grid"]), distributions)
+    assert isinstance(sampler, optuna.samplers.GridSampler) and grid == 2 * 2 * 3
+    with pytest.raises(UserError, match="x: the grid sampler takes choice"):
+        samplers.build(OmegaConf.create(SAMPLERS["grid"]), space.parse(["x=interval(0, 1)"])[0])
+
+
+def test_bad_returns_fail_their_trial_with_a_line_and_max_failure_rate_0_stops_at_the_first(tmp_path):
+    done = run_app("sphere.py", f"hydra.sweep.dir={tmp_path / 'a'}", "hydra.sweeper.n_trials=3", "returns=abc")
+    output = done.stdout + done.stderr
+    assert done.returncode == 1 and "Traceback" not in output
+    assert "trial 0 failed: Return value must be float-castable. Got 'abc'." in output
+    assert "1 of 1 trial(s) of this batch failed, more than max_failure_rate=0.0: the search stops" in output
+    study = optuna.load_study(study_name="sphere", storage=f"sqlite:///{tmp_path / 'a' / 'optuna.db'}")
+    assert [t.state.name for t in study.trials] == ["FAIL"], "not left RUNNING, and no second trial"
+    done = run_app("two_objectives.py", f"hydra.sweep.dir={tmp_path / 'b'}", "hydra.sweeper.n_trials=2",
+                   "hydra.sweeper.max_failure_rate=1.0", "returns=[1.0]")
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, "a search with failed trials does not end 0"
+    assert ("The number of the values and the number of the objectives are mismatched. Expect 2, but actually 1."
+            in output) and "2 trial(s) of this search failed" in output
+
+
+def test_study_name_null_storage_as_an_object_and_the_grid_sampler_from_its_group(tmp_path):
+    url = f"sqlite:///{tmp_path / 'object.db'}"
+    done = run_app("sphere.py", "--config-name=grid", f"hydra.sweep.dir={tmp_path / 'a'}", "hydra.sweeper.study_name=null",
+                   f"+hydra.sweeper.storage={{_target_: optuna.storages.RDBStorage, url: '{url}'}}",
+                   "hydra.sweeper.params.z=foo")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert not [p for p in Path(APPS).iterdir() if p.name.startswith("<")], "no file named after the object"
+    studies = optuna.get_all_study_summaries(url)
+    assert len(studies) == 1 and studies[0].n_trials == 4, "the grid's 4 points, in a study Optuna named"
+    returns = results_of(tmp_path / "a")
+    assert returns["study_name"] == studies[0].study_name and returns["best_value"] == 1
+
+
+@pytest.mark.slow
+def test_the_former_sweeper_name_still_works(tmp_path):
+    done = run_app("sphere.py", "hydra/sweeper=optuna_search", f"hydra.sweep.dir={tmp_path}", "hydra.sweeper.n_trials=2",
+                   f"hydra.searchpath=[file://{APPS.parents[1] / 'conf'}]")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert results_of(tmp_path)["trials"] == {"complete": 2}
