@@ -52,7 +52,8 @@ def check_distribution(expected, actual) -> None:
 # --- The official plugin's tests, ported ---------------------------------------------------------
 
 def test_discovery():
-    assert OptunaSearch.__name__ in [x.__name__ for x in Plugins.instance().discover(Sweeper)]
+    found = [x.__name__ for x in Plugins.instance().discover(Sweeper)]
+    assert OptunaSearch.__name__ in found and "OptunaSweeper" in found  # the official class path, for configs naming it
 
 
 @pytest.mark.parametrize("override, expected", [

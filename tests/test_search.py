@@ -367,3 +367,47 @@ def test_a_pruned_trial_stops_after_that_iteration_with_its_checkpoint_and_ends_
     assert list(study.trials[number].intermediate_values) == [2]
     assert read_checkpoint(tmp_path / "checkpoints" / "last.ckpt")["global_step"] == 2, "stopped after that iteration"
     assert metrics["4_quality/fid"] == study.trials[number].intermediate_values[2], "what the run returns"
+
+
+def test_a_rerun_waits_for_a_trial_whose_job_outlived_its_sweeper(tmp_path, caplog):
+    """The trial's sweeper is gone but its job still holds its folder (a real process, killed by
+    nothing here, holding the lock for 3 s): the rerun waits for it, then asks the trial again;
+    it never launches a second process into the folder."""
+    folder = tmp_path / "0_x=1"
+    folder.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR "
+                               "| os.O_CREAT); fcntl.flock(fd, fcntl.LOCK_EX); os.write(fd, b'pid %d on here' % "
+                               "os.getpid()); print('held', flush=True); time.sleep(3)", str(folder / ".run.lock")],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    study = Study(f"sqlite:///{tmp_path / 'optuna.db'}", "search", directions=["minimize"])
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    trial = study.study.ask()
+    for key, value in (("host", socket.gethostname()), ("sweeper_pid", int(gone.stdout)), ("pid", holder.pid),
+                       ("dir", str(folder))):
+        trial.set_user_attr(key, value)
+    search = Search(direction="minimize")
+    with caplog.at_level(logging.WARNING):
+        search._left_running(study)
+    assert holder.poll() is not None, "it waited until the job let go of its folder"
+    assert f"trial 0 is still trained by pid {holder.pid} on here in {folder}" in caplog.text
+    assert study.trials()[0].user_attrs.get("interrupted"), "then it is asked again"
+
+
+@pytest.mark.slow
+def test_lightning_hydra_templates_optuna_config_runs_unchanged_but_for_its_names(tmp_path, quick_evaluator_dir):
+    """conf/hparams_search/mnist_optuna.yaml: the template's config, with the official plugin's
+    _target_, ``override /hydra/sweeper: optuna``, study_name null and its params."""
+    done = subprocess.run(train_command("hparams_search=mnist_optuna", *CPU, "trainer.max_steps=4", "eval_interval=4",
+                                        "callbacks.sample_quality.num_samples=300",
+                                        "+callbacks.sample_quality.min_evaluator_accuracy=0.9", "hydra.sweeper.n_trials=2",
+                                        f"paths.data_dir={quick_evaluator_dir}", f"hydra.sweep.dir={tmp_path / 'search'}"),
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    results = yaml.safe_load((tmp_path / "search" / "optimization_results.yaml").read_text())
+    assert set(results["best_params"]) == {"model.optimizer_g.lr", "data.batch_size", "model.generator.hidden",
+                                           "model.discriminator.hidden", "model.generator.z_dim"}
+    study = study_of(tmp_path / "search")
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 2 and study.direction.name == "MAXIMIZE"
+    assert results["best_value"] == max(t.value for t in study.trials) > 0, "the classifier score, maximised"
+    print(f"mnist_optuna: 2 trials, best classifier score {results['best_value']:.3f} with {results['best_params']}")

@@ -30,6 +30,7 @@ from ganlab.safety.interrupts import Interrupted
 from ganlab.safety.resume import purge_step, resolve_ckpt_path
 from ganlab.safety.sweep_signals import is_joblib
 from ganlab.search import check_objective, objective
+from ganlab.search import trial as search_trial
 from ganlab.search.trial import ReportToStudy
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,11 @@ def run(cfg: DictConfig) -> float | None:
     try:
         check_objective(cfg)
         metrics = train(cfg)
+        value = objective(cfg, metrics)
+        search_trial.tell(cfg, value)  # a search's trial: its job tells the study, even with its sweeper gone
+        return value
     except Interrupted as stop:
+        search_trial.tell(cfg, None)
         exit_codes.interrupted(cfg, stop)
         return None
     except Diverged as err:
@@ -51,7 +56,8 @@ def run(cfg: DictConfig) -> float | None:
     except Exception as err:
         exit_codes.failed(cfg, err)
         raise
-    return objective(cfg, metrics)
+    finally:
+        search_trial.leave(cfg)
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
@@ -67,6 +73,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     # no-ops when fit calls them again)
     datamodule.prepare_data()
     datamodule.setup("fit")
+    search_trial.join(cfg)  # a search's trial: its folder held, its process recorded in the study
     run_folder.training_begins(cfg.paths.output_dir)
     first, start = _iteration_of(cfg.get("ckpt_path")), time.perf_counter()
     try:
@@ -81,6 +88,12 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if model.engine.stopped_by is not None:
         model.engine.hand_over_interrupt()  # e.g. submitit's requeue on SLURM, which exits
         raise Interrupted(model.engine.stopped_by, trainer.global_step)
+    if first >= trainer.max_steps > 0:
+        # Its checkpoint had reached the end already (a job killed after its last checkpoint): the
+        # run is finished, and its scores are measured from that checkpoint
+        for callback in trainer.callbacks:
+            if hasattr(callback, "evaluate") and not getattr(callback, "results", True):
+                callback.evaluate(trainer, model)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     for callback in trainer.callbacks:  # e.g. 4_quality/fid from SampleQualityMetrics
         metrics.update(getattr(callback, "results", {}))

@@ -19,8 +19,9 @@ PRUNERS = ("none", "median", "hyperband")
 # A trial a signal stopped (or whose sweeper died) is marked so, and asked again with the same
 # values in the same folder, where ckpt_path=auto resumes it from its checkpoint.
 INTERRUPTED, RESUMES, FOLDER, HOST, PID = "interrupted", "resumes", "folder", "host", "pid"
-# Where the trial's job trains (its output folder), recorded by the job itself (trial.py)
-DIR = "dir"
+# Where the trial's job trains (its output folder), recorded by the job itself (trial.py), which also
+# records its own process in PID; SWEEPER: the process that asked for the trial
+DIR, SWEEPER = "dir", "sweeper_pid"
 # The study in the sweep folder's optuna.db when hydra.sweeper.study_name is null
 DEFAULT_NAME = "search"
 
@@ -176,7 +177,12 @@ def abandoned(trials: list) -> list:
 
     host = socket.gethostname()
     return [t for t in trials if t.state == optuna.trial.TrialState.RUNNING and t.user_attrs.get(HOST) == host
-            and trained_by(t) is None]
+            and not sweeper_alive(t) and trained_by(t) is None]
+
+
+def sweeper_alive(trial) -> bool:
+    """Whether the process that asked for the trial (which tells the study its outcome) is alive."""
+    return _alive(trial.user_attrs.get(SWEEPER, trial.user_attrs.get(PID)))
 
 
 def trained_by(trial) -> str | None:
@@ -187,8 +193,7 @@ def trained_by(trial) -> str | None:
 
     if trial.user_attrs.get(DIR):
         return holder(trial.user_attrs[DIR])
-    pid = trial.user_attrs.get(PID)
-    return None if pid is not None and not _alive(pid) else f"pid {pid}"
+    return f"pid {trial.user_attrs.get(PID)}" if _alive(trial.user_attrs.get(PID)) else None
 
 
 def _alive(pid: int | None) -> bool:

@@ -38,8 +38,8 @@ from ganlab import tags
 from ganlab.errors import UserError, one_line_errors
 from ganlab.search import sampler as samplers
 from ganlab.search import space
-from ganlab.search.study import DEFAULT_NAME, DIR, FOLDER, HOST, INTERRUPTED, PID, RESUMES, Study, abandoned, \
-    build_storage, counted, make_pruner, to_resume, trained_by
+from ganlab.search.study import DEFAULT_NAME, DIR, FOLDER, HOST, INTERRUPTED, PID, RESUMES, SWEEPER, Study, \
+    abandoned, build_storage, counted, make_pruner, sweeper_alive, to_resume, trained_by
 
 log = logging.getLogger(__name__)
 # What a run returns to a sweeper: the last logged losses and D's statistics, the last evaluation's scores
@@ -170,9 +170,9 @@ class Search(Sweeper):
 
         host = socket.gethostname()
         for trial in study.trials():
-            if trial.state != optuna.trial.TrialState.RUNNING or trial.user_attrs.get(HOST) != host:
-                continue
-            self._wait_while_trained(trial)
+            if trial.state == optuna.trial.TrialState.RUNNING and trial.user_attrs.get(HOST) == host \
+                    and not sweeper_alive(trial):  # a live sweeper's trials are its own business
+                self._wait_while_trained(trial)
         for trial in abandoned(study.trials()):
             log.warning("trial %d was left running by a process that is gone: it will be asked again", trial.number)
             study.mark_interrupted(trial.number)
@@ -201,6 +201,7 @@ class Search(Sweeper):
             if extend is not None:
                 extend(self.config, trial)
             trial.set_user_attr(HOST, socket.gethostname())
+            trial.set_user_attr(SWEEPER, os.getpid())
             trial.set_user_attr(PID, os.getpid())  # until its job records its own (trial.py)
             trial.set_user_attr(FOLDER, trial.user_attrs.get(FOLDER, trial.number))
             if RESUMES in trial.user_attrs:
