@@ -138,6 +138,11 @@ def hold_signals_in_job_process(sweep_dir: str | Path) -> None:
 _watched_parent: int | None = None
 
 
+def orphaned() -> bool:
+    """Whether this job process's launching process is gone (nobody waits for what the job returns)."""
+    return _watched_parent is not None and os.getppid() != _watched_parent
+
+
 def _stop_when_orphaned() -> None:
     """Once a job process: a thread that sends this process SIGTERM when its launching process is
     gone (its parent changes: the orphan was handed to init or a subreaper)."""
