@@ -411,3 +411,15 @@ def test_lightning_hydra_templates_optuna_config_runs_unchanged_but_for_its_name
     assert [t.state.name for t in study.trials] == ["COMPLETE"] * 2 and study.direction.name == "MAXIMIZE"
     assert results["best_value"] == max(t.value for t in study.trials) > 0, "the classifier score, maximised"
     print(f"mnist_optuna: 2 trials, best classifier score {results['best_value']:.3f} with {results['best_params']}")
+
+
+def test_a_damaged_study_file_is_named_with_what_to_do(tmp_path):
+    from ganlab.search.study import build_storage
+
+    (tmp_path / "optuna.db").write_bytes(b"\x8f" * 4096)
+    with pytest.raises(UserError, match=re.escape(f"the study file {tmp_path / 'optuna.db'} is damaged: it cannot be "
+                                                  "read as an SQLite database (")) as refused:
+        build_storage(None, tmp_path)
+    assert str(refused.value).endswith("or give another hydra.sweep.dir"), "no storage was set: none is named"
+    with pytest.raises(UserError, match=r"is damaged: .* or give another hydra.sweep.dir or hydra.sweeper.storage$"):
+        build_storage(f"sqlite:///{tmp_path / 'optuna.db'}", tmp_path)

@@ -130,18 +130,25 @@ def test_a_trial_whose_checkpoint_reached_the_end_is_finished_not_failed(tmp_pat
                             f"paths.data_dir={quick_evaluator_dir}", f"hydra.sweep.dir={sweep}")
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    # As if its job was killed after its last checkpoint, before the study heard of it
+    # As if its job was killed after its last checkpoint, before the study heard of it: a study in
+    # which trial 0, with the same values, is interrupted
     url = f"sqlite:///{sweep / 'optuna.db'}"
-    study = optuna.load_study(study_name="search", storage=url)
-    study._storage.set_trial_user_attr(study.trials[0]._trial_id, "interrupted", True)
-    done = subprocess.run([*command, "hydra.sweeper.n_trials=1"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600)
-    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    first = optuna.load_study(study_name="search", storage=url).trials[0]
+    (sweep / "optuna.db").unlink()
+    study = optuna.create_study(study_name="search", storage=url)
+    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL, params=first.params,
+                                              distributions=first.distributions,
+                                              user_attrs={"interrupted": True, "folder": 0}))
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-3000:]
     assert "trial 1 resumes trial 0 in its folder" in output and "Trained iterations 6-6" in output
+    assert sorted(folders(sweep)) == ["0"]
     trials = optuna.load_study(study_name="search", storage=url).trials
-    assert trials[1].state.name == "COMPLETE" and trials[1].value == pytest.approx(trials[0].value, rel=1e-6), \
-        "its score measured from its checkpoint"
+    assert trials[1].state.name == "COMPLETE", "finished, not failed"
+    assert trials[1].value == pytest.approx(first.value, rel=1e-4), "its score measured from its checkpoint"
+    print(f"a trial whose checkpoint is at the end: {first.value:.4g} when trained, {trials[1].value:.4g} measured "
+          "from its checkpoint")
 
 
 def test_a_damaged_study_file_is_named_before_anything_is_written(tmp_path):

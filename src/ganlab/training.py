@@ -91,9 +91,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if first >= trainer.max_steps > 0:
         # Its checkpoint had reached the end already (a job killed after its last checkpoint): the
         # run is finished, and its scores are measured from that checkpoint
-        for callback in trainer.callbacks:
-            if hasattr(callback, "evaluate") and not getattr(callback, "results", True):
-                callback.evaluate(trainer, model)
+        loggers, trainer.loggers = trainer.loggers, []  # closed by the end of fit: the scores go to the summary
+        try:
+            for callback in trainer.callbacks:
+                if hasattr(callback, "evaluate") and not getattr(callback, "results", True):
+                    callback.evaluate(trainer, model)
+        finally:
+            trainer.loggers = loggers
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     for callback in trainer.callbacks:  # e.g. 4_quality/fid from SampleQualityMetrics
         metrics.update(getattr(callback, "results", {}))
