@@ -423,3 +423,9 @@ def test_a_damaged_study_file_is_named_with_what_to_do(tmp_path):
     assert str(refused.value).endswith("or give another hydra.sweep.dir"), "no storage was set: none is named"
     with pytest.raises(UserError, match=r"is damaged: .* or give another hydra.sweep.dir or hydra.sweeper.storage$"):
         build_storage(f"sqlite:///{tmp_path / 'optuna.db'}", tmp_path)
+    (tmp_path / "optuna.db").unlink()
+    study = optuna.create_study(study_name="search", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+    study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=20)
+    os.truncate(tmp_path / "optuna.db", (tmp_path / "optuna.db").stat().st_size // 2)  # a file cut short
+    with pytest.raises(UserError, match=r"is damaged: it cannot be read as an SQLite database \(.*malformed"):
+        build_storage(None, tmp_path)
