@@ -60,8 +60,9 @@ def interrupted(cfg: DictConfig, stop: Interrupted) -> None:
         # iteration. The launching process exits with the signal's code once all have returned.
         mark_stopped(sweep_dir, stop.signum, f"job {HydraConfig.get().job.num}")
         if orphaned():  # its launching process was killed: nobody reads what it returns, and loky's
-            logging.shutdown()  # worker would linger; the checkpoint and the logs are written
-            os._exit(stop.exit_code)
+            logging.shutdown()  # worker would linger; the checkpoint and the logs are written: the
+            signal.signal(stop.signum, signal.SIG_DFL)  # signal's own end (exit status 128 + n)
+            os.kill(os.getpid(), stop.signum)
         return
     if in_a_sweep():
         log.error("%s", sweep_outcome(HydraConfig.get()))
