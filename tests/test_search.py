@@ -80,16 +80,16 @@ def study_of(folder) -> optuna.Study:
 
 
 def test_the_search_space_is_hydras_sweep_syntax():
-    distributions, fixed = space.parse(["lr=tag(log, interval(0.0001, 0.003))", "b=choice(32, 64)",
-                                        "n=range(1, 7, 2)", "x=interval(0.1, 0.5)", "seed=7"])
+    distributions, fixed, deletions = space.parse(["lr=tag(log, interval(0.0001, 0.003))", "b=choice(32, 64)",
+                                                   "n=range(1, 7, 2)", "x=interval(0.1, 0.5)", "seed=7", "~z"])
     assert distributions == {
         "lr": optuna.distributions.FloatDistribution(0.0001, 0.003, log=True),
         "b": optuna.distributions.CategoricalDistribution([32, 64]),
-        "n": optuna.distributions.IntDistribution(1, 5, step=2),
+        "n": optuna.distributions.IntDistribution(1, 7, step=2),  # the official plugin's: high included
         "x": optuna.distributions.FloatDistribution(0.1, 0.5),
     }
-    assert fixed == {"seed": "7"}
-    assert space.parse(["b=choice(32, 64)", "b=128"]) == ({}, {"b": "128"}), "a fixed value wins"
+    assert fixed == {"seed": "7"} and deletions == ["~z"]
+    assert space.parse(["b=choice(32, 64)", "b=128"]) == ({}, {"b": "128"}, []), "a fixed value wins"
 
 
 def test_a_trial_worse_than_the_median_stops_with_one_line(tmp_path, caplog):
@@ -158,8 +158,10 @@ def test_a_bad_search_setting_is_one_line_before_any_trial(tmp_path):
     (["4_quality/fid", "4_quality/recall"], ["minimize", "maximize"], "hydra.sweeper.pruner=median judges one metric"),
 ])
 def test_search_settings_that_cannot_work_are_refused(metric, direction, line):
-    search = Search(None, direction, None, "search", 4, 1, "nope" if "nope" in line else "median", None)
-    search.config = OmegaConf.create({"optimized_metric": metric, "trainer": {"max_steps": 40}, "eval_interval": 10})
+    search = Search(direction=direction, study_name="search", n_trials=4, n_jobs=1,
+                    pruner="nope" if "nope" in line else "median")
+    search.config = OmegaConf.create({"optimized_metric": metric, "trainer": {"max_steps": 40}, "eval_interval": 10,
+                                      "search": {}})
     with pytest.raises(UserError, match=re.escape(line)):
         search._check()
 
@@ -182,9 +184,9 @@ def test_ctrl_c_mid_search_then_the_same_command_resumes_the_trial_from_its_chec
     deadline = time.monotonic() + 300
     while "#1 :" not in log.read_text() and time.monotonic() < deadline:
         time.sleep(0.2)
-    while "Training generator" not in log.read_text().split("#1 :")[-1] and time.monotonic() < deadline:
+    # Its first progress line: training runs (a Ctrl-C while MNIST loads, before it, is Python's own)
+    while "iteration 40/400" not in log.read_text().split("#1 :")[-1] and time.monotonic() < deadline:
         time.sleep(0.2)
-    time.sleep(1.0)
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=300) == 130, log.read_text()[-3000:]
     before = study_of(tmp_path / "search").trials
@@ -231,11 +233,11 @@ def test_the_two_objective_preset_returns_the_pareto_front(tmp_path, quick_evalu
     results = yaml.safe_load((tmp_path / "search" / "optimization_results.yaml").read_text())
     study = study_of(tmp_path / "search")
     assert [d.name for d in study.directions] == ["MINIMIZE", "MAXIMIZE"]
-    assert sorted(t["trial"] for t in results["pareto_front"]) == sorted(t.number for t in study.best_trials)
-    assert all(len(t["values"]) == 2 for t in results["pareto_front"])
+    assert sorted(t["trial"] for t in results["solutions"]) == sorted(t.number for t in study.best_trials)
+    assert all(len(t["values"]) == 2 for t in results["solutions"]), "the official plugin's key"
     write_page(tmp_path / "search")
     html = (tmp_path / "search" / "report.html").read_text()
-    assert html.count(", on the Pareto front</td>") == len(results["pareto_front"])
+    assert html.count(", on the Pareto front</td>") == len(results["solutions"])
 
 
 @pytest.mark.slow
@@ -316,17 +318,18 @@ def test_a_failed_trial_is_told_failed_the_search_goes_on_and_the_command_exits_
 
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
     study = Study(url, "search", directions=["minimize"])
-    search = Search(None, "minimize", url, "search", 2, 2, "none", None)
+    search = Search(direction="minimize", storage=url, study_name="search", n_trials=2, n_jobs=2)
     search.config = OmegaConf.create({"optimized_metric": "1_losses/g_loss"})
+    search.metrics = ["1_losses/g_loss"]
     search.sweep_dir = tmp_path
     trials = [study.study.ask(), study.study.ask()]
     diverged, finished = JobReturn(status=JobStatus.FAILED), JobReturn(status=JobStatus.COMPLETED)
     diverged.return_value = RuntimeError("training diverged at iteration 10: d_loss nan, g_loss nan")
     finished.return_value = 0.5
     with caplog.at_level(logging.WARNING):
-        assert not search._tell(study, trials, [diverged, finished])
+        assert search._tell(study, trials, [diverged, finished]) == (False, 1)
     assert [t.state.name for t in study.trials()] == ["FAIL", "COMPLETE"] and search.failed == [0]
-    assert "trial 0 failed: training diverged at iteration 10: d_loss nan, g_loss nan" in caplog.text
+    assert "trial 0 failed: RuntimeError: training diverged at iteration 10: d_loss nan, g_loss nan" in caplog.text
     with pytest.raises(SystemExit) as stop, caplog.at_level(logging.ERROR):
         search._finish(study)
     assert stop.value.code == 1 and "1 trial(s) of this search failed (0: the lines above say why)" in caplog.text
@@ -358,9 +361,71 @@ def test_a_pruned_trial_stops_after_that_iteration_with_its_checkpoint_and_ends_
     metrics = train(make_train_cfg(
         "trainer.max_steps=6", "eval_interval=2", f"paths.data_dir={quick_evaluator_dir}",
         "callbacks.sample_quality.num_samples=200", "+callbacks.sample_quality.min_evaluator_accuracy=0.9",
-        f"+search.trial={number}", f"+search.storage={url}", "+search.study_name=search", "+search.pruner=median",
+        f"search.trial={number}", f"search.storage={url}", "search.study_name=search", "search.pruner=median",
         quality=True))
     assert study.trials[number].state == optuna.trial.TrialState.PRUNED
     assert list(study.trials[number].intermediate_values) == [2]
     assert read_checkpoint(tmp_path / "checkpoints" / "last.ckpt")["global_step"] == 2, "stopped after that iteration"
     assert metrics["4_quality/fid"] == study.trials[number].intermediate_values[2], "what the run returns"
+
+
+def test_a_rerun_waits_for_a_trial_whose_job_outlived_its_sweeper(tmp_path, caplog):
+    """The trial's sweeper is gone but its job still holds its folder (a real process, killed by
+    nothing here, holding the lock for 3 s): the rerun waits for it, then asks the trial again;
+    it never launches a second process into the folder."""
+    folder = tmp_path / "0_x=1"
+    folder.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR "
+                               "| os.O_CREAT); fcntl.flock(fd, fcntl.LOCK_EX); os.write(fd, b'pid %d on here' % "
+                               "os.getpid()); print('held', flush=True); time.sleep(3)", str(folder / ".run.lock")],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    study = Study(f"sqlite:///{tmp_path / 'optuna.db'}", "search", directions=["minimize"])
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    trial = study.study.ask()
+    for key, value in (("host", socket.gethostname()), ("sweeper_pid", int(gone.stdout)), ("pid", holder.pid),
+                       ("dir", str(folder))):
+        trial.set_user_attr(key, value)
+    search = Search(direction="minimize")
+    with caplog.at_level(logging.WARNING):
+        search._left_running(study)
+    assert holder.poll() is not None, "it waited until the job let go of its folder"
+    assert f"trial 0 is still trained by pid {holder.pid} on here in {folder}" in caplog.text
+    assert study.trials()[0].user_attrs.get("interrupted"), "then it is asked again"
+
+
+@pytest.mark.slow
+def test_lightning_hydra_templates_optuna_config_runs_unchanged_but_for_its_names(tmp_path, quick_evaluator_dir):
+    """conf/hparams_search/mnist_optuna.yaml: the template's config, with the official plugin's
+    _target_, ``override /hydra/sweeper: optuna``, study_name null and its params."""
+    done = subprocess.run(train_command("hparams_search=mnist_optuna", *CPU, "trainer.max_steps=4", "eval_interval=4",
+                                        "callbacks.sample_quality.num_samples=300",
+                                        "+callbacks.sample_quality.min_evaluator_accuracy=0.9", "hydra.sweeper.n_trials=2",
+                                        f"paths.data_dir={quick_evaluator_dir}", f"hydra.sweep.dir={tmp_path / 'search'}"),
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    results = yaml.safe_load((tmp_path / "search" / "optimization_results.yaml").read_text())
+    assert set(results["best_params"]) == {"model.optimizer_g.lr", "data.batch_size", "model.generator.hidden",
+                                           "model.discriminator.hidden", "model.generator.z_dim"}
+    study = study_of(tmp_path / "search")
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 2 and study.direction.name == "MAXIMIZE"
+    assert results["best_value"] == max(t.value for t in study.trials) > 0, "the classifier score, maximised"
+    print(f"mnist_optuna: 2 trials, best classifier score {results['best_value']:.3f} with {results['best_params']}")
+
+
+def test_a_damaged_study_file_is_named_with_what_to_do(tmp_path):
+    from ganlab.search.study import build_storage
+
+    (tmp_path / "optuna.db").write_bytes(b"\x8f" * 4096)
+    with pytest.raises(UserError, match=re.escape(f"the study file {tmp_path / 'optuna.db'} is damaged: it cannot be "
+                                                  "read as an SQLite database (")) as refused:
+        build_storage(None, tmp_path)
+    assert str(refused.value).endswith("or give another hydra.sweep.dir"), "no storage was set: none is named"
+    with pytest.raises(UserError, match=r"is damaged: .* or give another hydra.sweep.dir or hydra.sweeper.storage$"):
+        build_storage(f"sqlite:///{tmp_path / 'optuna.db'}", tmp_path)
+    (tmp_path / "optuna.db").unlink()
+    study = optuna.create_study(study_name="search", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+    study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=20)
+    os.truncate(tmp_path / "optuna.db", (tmp_path / "optuna.db").stat().st_size // 2)  # a file cut short
+    with pytest.raises(UserError, match=r"is damaged: it cannot be read as an SQLite database \(.*malformed"):
+        build_storage(None, tmp_path)

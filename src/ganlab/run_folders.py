@@ -43,9 +43,11 @@ def _config_subdir(ckpt_path: str | None, stamp: str, output_dir: str) -> str:
     return f".hydra/resumed_{stamp}" if resumes else ".hydra"
 
 
-def _job_dirname(num: int, override_dirname: str, limit: int = 120) -> str:
-    """A sweep job's folder: its number and what it changed, cut (with a hash of the whole, so
-    names stay unique) where a long override list would pass the file system's 255-byte limit."""
+def _job_dirname(num: int, override_dirname: str, folder: int | None = None, limit: int = 120) -> str:
+    """A sweep job's folder: its number (``folder``, when a search gives one) and what it changed,
+    cut (with a hash of the whole, so names stay unique) where a long override list would pass the
+    file system's 255-byte limit."""
+    num = num if folder is None else folder
     name = f"{num}_{override_dirname}" if override_dirname else str(num)
     if len(name) <= limit:
         return name

@@ -33,6 +33,7 @@ from ganlab.safety.interrupts import Interrupted
 from ganlab.safety.resume import purge_step, resolve_ckpt_path
 from ganlab.safety.sweep_signals import is_joblib
 from ganlab.search import check_objective, objective
+from ganlab.search import trial as search_trial
 from ganlab.search.trial import ReportToStudy
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,14 @@ def run(cfg: DictConfig) -> float | None:
         check_objective(cfg)
         metrics = train(cfg)
         value = objective(cfg, metrics)
+        last = os.path.join(cfg.paths.output_dir, "checkpoints", "last.ckpt")
+        run_record.write("finished", cfg.paths.output_dir, iteration=cfg.trainer.max_steps,
+                         max_steps=cfg.trainer.max_steps, exit_code=0, error=None,
+                         checkpoint=last if os.path.isfile(last) else None, metrics=metrics)
+        search_trial.tell(cfg, value)  # a search's trial: its job tells the study, even with its sweeper gone
+        return value
     except Interrupted as stop:
+        search_trial.tell(cfg, None)
         exit_codes.interrupted(cfg, stop)
         return None
     except Diverged as err:
@@ -58,11 +66,8 @@ def run(cfg: DictConfig) -> float | None:
     except Exception as err:
         exit_codes.failed(cfg, err)
         raise
-    last = os.path.join(cfg.paths.output_dir, "checkpoints", "last.ckpt")
-    run_record.write("finished", cfg.paths.output_dir, iteration=cfg.trainer.max_steps,
-                     max_steps=cfg.trainer.max_steps, exit_code=0, error=None,
-                     checkpoint=last if os.path.isfile(last) else None, metrics=metrics)
-    return value
+    finally:
+        search_trial.leave(cfg)
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
@@ -81,6 +86,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     for callback in trainer.callbacks:  # an evaluator it would train into a read-only data_dir: refused now
         if isinstance(callback, SampleQualityMetrics):
             check_it_can_be_trained(callback.data_dir)
+    search_trial.join(cfg)  # a search's trial: its folder held, its process recorded in the study
     run_folder.training_begins(cfg.paths.output_dir)
     first, start = _iteration_of(cfg.get("ckpt_path")), time.perf_counter()
     try:
@@ -95,6 +101,16 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if model.engine.stopped_by is not None:
         model.engine.hand_over_interrupt()  # e.g. submitit's requeue on SLURM, which exits
         raise Interrupted(model.engine.stopped_by, trainer.global_step)
+    if first >= trainer.max_steps > 0:
+        # Its checkpoint had reached the end already (a job killed after its last checkpoint): the
+        # run is finished, and its scores are measured from that checkpoint
+        loggers, trainer.loggers = trainer.loggers, []  # closed by the end of fit: the scores go to the summary
+        try:
+            for callback in trainer.callbacks:
+                if hasattr(callback, "evaluate") and not getattr(callback, "results", True):
+                    callback.evaluate(trainer, model)
+        finally:
+            trainer.loggers = loggers
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     for callback in trainer.callbacks:  # e.g. 4_quality/fid from SampleQualityMetrics
         metrics.update(getattr(callback, "results", {}))

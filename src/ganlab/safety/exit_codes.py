@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 from pathlib import Path
 
@@ -25,7 +26,8 @@ from ganlab.safety.divergence import Diverged
 from ganlab.safety.interrupts import Interrupted
 from ganlab.safety import run_folder
 from ganlab.safety.run_folder import leave_no_trace
-from ganlab.safety.sweep_signals import hold_signals_in_job_process, joblib_sweep_dir, mark_stopped, stopped_by
+from ganlab.safety.sweep_signals import hold_signals_in_job_process, joblib_sweep_dir, mark_stopped, orphaned, \
+    stopped_by
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,10 @@ def interrupted(cfg: DictConfig, stop: Interrupted) -> None:
         # Ends normally: joblib would answer an exit by killing the jobs still finishing their
         # iteration. The launching process exits with the signal's code once all have returned.
         mark_stopped(sweep_dir, stop.signum, f"job {HydraConfig.get().job.num}")
+        if orphaned():  # its launching process was killed: nobody reads what it returns, and loky's
+            logging.shutdown()  # worker would linger; the checkpoint and the logs are written: the
+            signal.signal(stop.signum, signal.SIG_DFL)  # signal's own end (exit status 128 + n)
+            os.kill(os.getpid(), stop.signum)
         return
     if in_a_sweep():
         log.error("%s", sweep_outcome(HydraConfig.get()))

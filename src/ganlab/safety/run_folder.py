@@ -80,6 +80,28 @@ def claim(folder: str | os.PathLike) -> Claim:
     return _claims[folder]
 
 
+def holder(folder: str | os.PathLike) -> str | None:
+    """Who holds ``folder``'s lock ("pid N on <host>"), or None if no live process does."""
+    try:
+        fd = os.open(Path(folder) / LOCK_NAME, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return os.pread(fd, 200, 0).decode(errors="replace").strip() or "a process that has not named itself yet"
+    finally:
+        os.close(fd)  # closing it drops a lock this took
+    return None
+
+
+def release(folder: str | os.PathLike) -> None:
+    """Drops this process's claim on ``folder`` (a sweep job's process goes on to other jobs)."""
+    record = _claims.pop(Path(folder).resolve(), None)
+    if record is not None:
+        os.close(record.fd)
+
+
 def training_begins(folder: str | os.PathLike) -> None:
     """From here on a failure is the record of a run that trained, not a refusal: it is kept."""
     record = _claims.get(Path(folder).resolve())

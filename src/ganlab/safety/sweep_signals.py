@@ -11,7 +11,9 @@ stops on a signal returns normally after its checkpoint and writes ``SWEEP_STOPP
 sweep's folder; a job that finds it there does not start. When all have returned, the launching
 process exits with 128 + the signal's number. Job processes keep a handler for these signals
 around their training too, so that a signal there marks the sweep stopped instead of ending the
-worker.
+worker. A launching process killed with SIGKILL passes nothing on, and loky's workers would train
+on as orphans (into folders a rerun would launch into): each job process watches for its
+launching process, and stops as on SIGTERM when it is gone.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import logging
 import multiprocessing
 import os
 import signal
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -129,3 +133,30 @@ def hold_signals_in_job_process(sweep_dir: str | Path) -> None:
 
     for signum in SIGNALS:
         signal.signal(signum, hold)
+    _stop_when_orphaned()
+
+
+_watched_parent: int | None = None
+
+
+def orphaned() -> bool:
+    """Whether this job process's launching process is gone (nobody waits for what the job returns)."""
+    return _watched_parent is not None and os.getppid() != _watched_parent
+
+
+def _stop_when_orphaned() -> None:
+    """Once a job process: a thread that sends this process SIGTERM when its launching process is
+    gone (its parent changes: the orphan was handed to init or a subreaper)."""
+    global _watched_parent
+    if _watched_parent is not None:
+        return
+    _watched_parent = parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        log.warning("the sweep's launching process (pid %d) is gone: this job stops after its iteration, "
+                    "with a checkpoint", parent)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="stop-when-orphaned", daemon=True).start()

@@ -1,17 +1,26 @@
-"""A search trial's side of pruning: after each sample-quality evaluation the trial reports its
-``optimized_metric`` to the study (optuna-dashboard draws these curves), and stops (after that
-iteration, with its checkpoint) when the pruner says so. The sweeper passes the study's address in
-``search.*`` (conf/hparams_search/optuna.yaml)."""
+"""A search trial's side (train.py under hydra/sweeper=optuna; the sweeper passes the study's
+address in ``search.*``, conf/train.yaml):
+
+- when training begins, the job records in the study the process that trains it and its folder,
+  and holds that folder's lock as any run does (``join``), so that a rerun of the search can tell a
+  trial still trained (by a job that outlived its sweeper) from one nobody trains;
+- after each sample-quality evaluation it reports its ``optimized_metric`` (optuna-dashboard draws
+  these curves) and stops (after that iteration, with its checkpoint) when the pruner says so;
+- it tells the study its own outcome (its values, or interrupted), so that a job whose sweeper is
+  gone still reaches the study."""
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import statistics
 
 import lightning as L
 from omegaconf import DictConfig
 
-from ganlab.search.study import Study, make_pruner
+from ganlab.safety import run_folder
+from ganlab.search.study import DIR, HOST, PID, Study, make_pruner
 
 log = logging.getLogger(__name__)
 
@@ -55,3 +64,48 @@ class ReportToStudy(L.Callback):
         study.tell(self.number, state=optuna.trial.TrialState.PRUNED)
         self.pruned_at = step
         trainer.should_stop = True  # after this iteration, with the end-of-training checkpoint
+
+
+def _study_of(cfg: DictConfig) -> tuple[Study, int] | None:
+    search = cfg.get("search") or {}
+    if search.get("trial") is None or not search.get("storage"):
+        return None
+    return Study(search.storage, search.study_name), int(search.trial)
+
+
+def join(cfg: DictConfig) -> bool:
+    """When a trial's training begins: holds its folder's lock (``FolderInUse``, one line, if another
+    process trains there) and records this process and the folder in the study. False for a run
+    that is not a search's trial."""
+    found = _study_of(cfg)
+    if found is None:
+        return False
+    study, number = found
+    folder = os.path.abspath(cfg.paths.output_dir)
+    run_folder.claim(folder)
+    trial_id = study.trial_id(number)
+    for key, value in ((PID, os.getpid()), (HOST, socket.gethostname()), (DIR, folder)):
+        study.storage.set_trial_user_attr(trial_id, key, value)
+    return True
+
+
+def leave(cfg: DictConfig) -> None:
+    """The trial's job is done with its folder (a joblib worker goes on to other trials)."""
+    if (cfg.get("search") or {}).get("trial") is not None:
+        run_folder.release(cfg.paths.output_dir)
+
+
+def tell(cfg: DictConfig, value: float | list[float] | None) -> None:
+    """The trial's outcome, told by its own job (``value`` None: it was interrupted, to be asked again)."""
+    import optuna
+
+    found = _study_of(cfg)
+    if found is None:
+        return
+    study, number = found
+    if study.state(number) != optuna.trial.TrialState.RUNNING:
+        return  # pruned, or told already
+    if value is None:
+        study.mark_interrupted(number)
+    else:
+        study.tell(number, values=value if isinstance(value, list) else [value])
