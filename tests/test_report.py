@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import html
+import logging
 import shutil
+
+import pytest
 
 from ganlab.reporting.sweep_page import write_page
 from ganlab.training import train
@@ -147,3 +150,39 @@ def test_a_difference_outside_the_seed_spread_is_marked(tmp_path):
     assert not [r for size, r in rows.items() if size != "128" and "better" in r["final/fid (lower is better)"]]
     assert "final/fid: data.batch_size=128 (11.17 ± 1 [10, 12] (n=3)) is better than every other setting" in page
     assert "within seed noise" not in page.split("<ul>")[1].split("</ul>")[0]
+
+
+@pytest.mark.parametrize("fids, verdict", [
+    ({32: [47.8, 53.3, 52.6], 128: [45.0, 46.3, 50.9]}, "final/fid: within seed noise: the best mean is "
+     "data.batch_size=128 (47.4 ± 3.1 [45, 50.9] (n=3)), not told apart from data.batch_size=32 (p="),
+    ({32: [20.0, 21.0, 22.0], 128: [10.0, 11.5, 12.0]}, "final/fid: data.batch_size=128 (11.17 ± 1 [10, 12] (n=3)) "
+     "is better than every other setting beyond the seeds' spread (p <= "),
+    ({32: [47.8], 128: [45.0]}, "One seed per setting: differences between these runs are not evidence unless "
+     "they are larger than the seeds' spread for the recipe (on the book's GAN"),
+])
+def test_the_sweeps_last_console_lines_give_the_same_verdict(tmp_path, caplog, fids, verdict):
+    from omegaconf import OmegaConf
+
+    from ganlab.reporting.console import SweepSummary
+
+    sweep = fake_sweep(tmp_path / "sweep", fids)
+    with caplog.at_level(logging.INFO, logger="ganlab"):
+        SweepSummary().on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep)}}}))
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines[0] == f"Sweep folder: {sweep}" and lines[-1] == f"Its page: make report ARGS={sweep}"
+    assert any(line.startswith(verdict) for line in lines), lines
+    if len(fids[32]) > 1:
+        assert "Compared by Welch's t-test" in lines[1]
+
+
+def test_a_sweep_folder_that_cannot_be_read_is_one_warning_line(tmp_path, caplog):
+    from omegaconf import OmegaConf
+
+    from ganlab.reporting.console import SweepSummary
+
+    (tmp_path / "sweep").mkdir()
+    with caplog.at_level(logging.INFO, logger="ganlab"):
+        SweepSummary().on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path / "sweep")}}}))
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [f"Could not compare the sweep's settings (UserError: {tmp_path / 'sweep'} holds no runs (no "
+                        "folder with a .hydra record of src/train.py)); its page may say more"]
