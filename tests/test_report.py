@@ -186,3 +186,25 @@ def test_a_sweep_folder_that_cannot_be_read_is_one_warning_line(tmp_path, caplog
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert warnings == [f"Could not compare the sweep's settings (UserError: {tmp_path / 'sweep'} holds no runs (no "
                         "folder with a .hydra record of src/train.py)); its page may say more"]
+
+
+def test_the_table_goes_to_csv_and_load_sweep_returns_it_and_each_run(tmp_path):
+    import csv
+
+    import ganlab
+
+    sweep = fake_sweep(tmp_path / "sweep", {32: [47.8, 53.3], 128: [45.0, 46.3]})
+    write_page(sweep)
+    with (sweep / "report.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["data.batch_size"], r["seed"], r["final/fid"]) for r in rows] == [
+        ("32", "0", "47.8"), ("32", "1", "53.3"), ("128", "0", "45.0"), ("128", "1", "46.3")]
+    assert rows[2]["status"] == "finished" and rows[2]["iterations"] == "200" and rows[2]["images_seen"] == "25600"
+    loaded = ganlab.load_sweep(sweep)
+    assert [{k: str(v) for k, v in row.items()} for row in loaded.table] == rows, "the same table as the file"
+    assert loaded.keys == ["data.batch_size"]
+    assert [run.folder.name for run in loaded.runs] == [r["job"] for r in rows]
+    assert loaded.runs[3].metrics["final/fid"] == pytest.approx(46.3)
+    assert loaded.verdicts[1].startswith("final/fid: within seed noise")
+    with pytest.raises(ganlab.api.UserError, match="holds no runs"):
+        ganlab.load_sweep(tmp_path)

@@ -264,12 +264,16 @@ def table(study: Study) -> list[dict]:
                "images_seen": job.images_seen if job.images_seen is not None else "",
                "training_seconds": "" if math.isnan(job.seconds) else round(job.seconds, 3)}
         for tag in study.finals:
-            row[tag] = job.finals.get(tag, "")
+            row[tag] = _logged(job.finals.get(tag))
         for tag, images in study.equal_images.items():
-            value = score_at_images(job, tag, images)
-            row[_at_images(tag, images)] = "" if value is None else value
+            row[_at_images(tag, images)] = _logged(score_at_images(job, tag, images))
         rows.append(row)
     return rows
+
+
+def _logged(value: float | None) -> float | str:
+    """A value as it was logged: event files keep float32, so 47.8 reads back as 47.79999923706055."""
+    return "" if value is None else float(f"{value:.7g}")
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:
