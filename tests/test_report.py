@@ -98,11 +98,12 @@ def test_a_one_seed_sweep_marks_no_best_run_says_so_and_which_way_is_better_and_
 
 def fake_sweep(root, settings, recipe=("mlp", "bce"), steps=(100, 200)):
     """A sweep folder as src/train.py leaves it, written directly: ``settings`` maps a batch size
-    to one final FID a seed (its FID curve ends there, evaluated at ``steps``)."""
+    to one final FID a seed (its FID curve ends there, evaluated at ``steps``, or ``steps(batch)``)."""
     from torch.utils.tensorboard import SummaryWriter
 
-    num = 0
+    num, every = 0, steps
     for batch, fids in settings.items():
+        steps = every(batch) if callable(every) else every
         for seed, fid in enumerate(fids):
             folder = root / f"{num}_data.batch_size={batch},seed={seed}"
             (folder / ".hydra").mkdir(parents=True)
@@ -208,3 +209,39 @@ def test_the_table_goes_to_csv_and_load_sweep_returns_it_and_each_run(tmp_path):
     assert loaded.verdicts[1].startswith("final/fid: within seed noise")
     with pytest.raises(ganlab.api.UserError, match="holds no runs"):
         ganlab.load_sweep(tmp_path)
+
+
+def test_the_table_gives_the_score_at_equal_images_seen_where_every_run_reaches_it(tmp_path):
+    # batch 32 evaluates at its end (6,400 images), batch 128 every 50 iterations: 6,400 images at 50
+    sweep = fake_sweep(tmp_path / "sweep", {32: [20.0, 21.0], 128: [10.0, 11.0]},
+                       steps=lambda batch: tuple(range(200 * 32 // batch, 201, 200 * 32 // batch)))
+    page = html.unescape(write_page(sweep).read_text())
+    rows = settings_table(page)
+    column = "4_quality/fid (lower is better) at 6,400 images seen"
+    better = "<br><span class=\"better\">better beyond the seeds' spread</span>"
+    assert rows["32"][column] == f"<b>20.5 ± 0.71 [20, 21] (n=2)</b>{better}", "at equal images, batch 32 leads"
+    assert rows["128"][column] == "25.5 ± 0.71 [25, 26] (n=2)", "batch 128's FID 150 iterations before its end"
+    assert rows["128"]["final/fid (lower is better)"] == f"<b>10.5 ± 0.71 [10, 11] (n=2)</b>{better}"
+    assert "4_quality/fid at 6,400 images: data.batch_size=32 (20.5 ± 0.71 [20, 21] (n=2)) is better" in page
+    answer = page.split('<p id="answer">')[1]
+    assert answer.startswith("Which data.batch_size? 2 settings, 2 seeds each.")
+    assert answer.split("</p>")[0].endswith("So, beyond the seeds' spread: data.batch_size=128 is better on final/fid; "
+                                            "data.batch_size=32 is better on 4_quality/fid at 6,400 images.")
+    for axis in ("report_curves.png", "report_curves_images.png", "report_curves_seconds.png"):
+        assert f'<img src="{axis}">' in page and (sweep / axis).is_file()
+
+
+def test_batch_size_study_sweeps_five_batch_sizes_three_seeds_each_scored_at_equal_images():
+    from hydra import compose, initialize_config_dir
+
+    from helpers import CONF_DIR, compose_config
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        params = compose("train", ["experiment=batch_size_study"], return_hydra_config=True).hydra.sweeper.params
+    assert dict(params) == {"data.batch_size": "32,64,128,256,512", "seed": "0,1,2"}
+    for length in (3200, 20000):  # the CPU's and the full length
+        for batch in (32, 64, 128, 256, 512):
+            cfg = compose_config("train", ["experiment=batch_size_study", f"data.batch_size={batch}",
+                                           f"trainer.max_steps={length}"])
+            assert cfg.eval_interval * batch == 32 * length and cfg.model.generator._target_.endswith("MLPGenerator")
+            assert cfg.sample_interval == length and cfg.callbacks.sample_quality.num_samples == 5000

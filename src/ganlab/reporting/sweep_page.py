@@ -497,11 +497,12 @@ def answer(study: Study) -> str:
         sentences.append(f"Training took {fastest[1]:.0f} s ({fastest[0].label}) to {slowest[1]:.0f} s "
                          f"({slowest[0].label}) a run.")
     if marked:
-        winners = dict.fromkeys(v.better.label for v in marked)
-        sentences.append(f"So {' and '.join(winners)} is better on "
-                         f"{', '.join(v.tag for v in marked if v.better.label in winners)}, beyond the seeds' spread"
-                         + (f"; on {', '.join(v.tag for v in noise)} the settings are within seed noise." if noise
-                            else "."))
+        winners: dict[str, list[str]] = {}
+        for verdict in marked:
+            winners.setdefault(verdict.better.label, []).append(verdict.tag)
+        sentences.append("So, beyond the seeds' spread: " + "; ".join(
+            f"{label} is better on {', '.join(scores)}" for label, scores in winners.items())
+            + (f"; on {', '.join(v.tag for v in noise)} the settings are within seed noise." if noise else "."))
     else:
         cheapest = f" (the cheapest here: {fastest[0].label})" if len(timed) > 1 else ""
         sentences.append(f"So these runs do not tell the settings apart: every difference is within seed noise, "
