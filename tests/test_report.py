@@ -7,6 +7,7 @@ import logging
 import shutil
 
 import pytest
+from PIL import Image
 
 from ganlab.reporting.sweep_page import write_page
 from ganlab.training import train
@@ -119,6 +120,8 @@ def fake_sweep(root, settings, recipe=("mlp", "bce"), steps=(100, 200)):
                 writer.add_scalar("4_quality/fid", fid + (steps[-1] - step) / 10, step)
             writer.add_scalar("final/fid", fid, steps[-1])
             writer.close()
+            (folder / "samples").mkdir()
+            Image.new("L", (4, 4)).save(folder / "samples" / f"iter_{steps[-1]:06d}.png")
             num += 1
     return root
 
@@ -141,6 +144,13 @@ def test_a_difference_inside_the_seed_spread_is_not_marked(tmp_path):
     assert "better beyond" not in page.split('<table id="settings">')[1].split("</table>")[0]
     assert "final/fid: within seed noise: the best mean is data.batch_size=128" in page
     assert "Welch's t-test" in page and "<b>" not in page.split("<h2>Runs</h2>")[1]
+    grids = page.split("<h2>Last sample grids</h2>")[1].split("<div>")[1:]
+    assert [g.count("<figure>") for g in grids] == [3, 3, 3], "a row a setting, a grid a seed"
+    assert "data.batch_size=512, seed=2<br>iteration 200" in grids[2]
+    assert page.split('<p id="answer">')[1].split("</p>")[0].endswith(
+        "So these runs do not tell the settings apart: every difference is within seed noise, and choosing by the "
+        "best value would be choosing by the seed. Take the cheapest (the cheapest here: data.batch_size=32), or add "
+        "seeds or iterations to resolve smaller differences.")
 
 
 def test_a_difference_outside_the_seed_spread_is_marked(tmp_path):
@@ -239,6 +249,10 @@ def test_batch_size_study_sweeps_five_batch_sizes_three_seeds_each_scored_at_equ
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         params = compose("train", ["experiment=batch_size_study"], return_hydra_config=True).hydra.sweeper.params
     assert dict(params) == {"data.batch_size": "32,64,128,256,512", "seed": "0,1,2"}
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):  # the README's full-length line
+        full = compose("train", ["experiment=batch_size_study", "trainer.max_steps=20000", "hydra/launcher=joblib",
+                                 "callbacks.sample_quality.num_samples=10000"], return_hydra_config=True)
+    assert full.hydra.launcher._target_.endswith("JoblibLauncher") and full.callbacks.sample_quality.num_samples == 10000
     for length in (3200, 20000):  # the CPU's and the full length
         for batch in (32, 64, 128, 256, 512):
             cfg = compose_config("train", ["experiment=batch_size_study", f"data.batch_size={batch}",
