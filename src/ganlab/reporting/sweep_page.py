@@ -224,6 +224,10 @@ class Study:
             return [seeds.one_seed_note({j.recipe for j in self.jobs if j.recipe})]
         if not self.several_seeds:
             return []
+        if len(self.settings) == 1:  # a sweep of seeds alone: nothing to compare, the spread to report
+            (setting,) = self.settings
+            return [f"One setting over seeds {', '.join(setting.seeds)}: " + "; ".join(
+                f"{tag} {seeds.summarise(values).shown()}" for tag in self.finals if (values := _values(setting, tag)))]
         return [f"Compared by {seeds.TEST}:", *(v.line for v in self.verdicts.values())]
 
 
