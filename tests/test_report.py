@@ -118,6 +118,7 @@ def fake_sweep(root, settings, recipe=("mlp", "bce"), steps=(100, 200)):
                 writer.add_scalar("1_losses/d_loss", 0.5, step)
                 writer.add_scalar("6_time/training_seconds", step * batch / 1000, step)
                 writer.add_scalar("4_quality/fid", fid + (steps[-1] - step) / 10, step)
+                writer.add_scalar("4_quality/classifier_score", 1 + step / 100 + seed / 10, step)
             writer.add_scalar("final/fid", fid, steps[-1])
             writer.close()
             (folder / "samples").mkdir()
@@ -171,6 +172,7 @@ def test_a_difference_outside_the_seed_spread_is_marked(tmp_path):
     ({32: [47.8], 128: [45.0]}, "One seed per setting: differences between these runs are not evidence unless "
      "they are larger than the seeds' spread for the recipe (on the book's GAN"),
     ({32: [47.8, 53.3, 52.6]}, "One setting over seeds 0, 1, 2: final/fid 51.23 ± 3 [47.8, 53.3] (n=3)"),
+    ({32: [0.0, 0.0], 128: [0.0, 0.0]}, "final/fid: every run scores 0: nothing to tell apart"),  # e.g. recall 0
 ])
 def test_the_sweeps_last_console_lines_give_the_same_verdict(tmp_path, caplog, fids, verdict):
     from omegaconf import OmegaConf
@@ -234,10 +236,12 @@ def test_the_table_gives_the_score_at_equal_images_seen_where_every_run_reaches_
     assert rows["128"][column] == "25.5 ± 0.71 [25, 26] (n=2)", "batch 128's FID 150 iterations before its end"
     assert rows["128"]["final/fid (lower is better)"] == f"<b>10.5 ± 0.71 [10, 11] (n=2)</b>{better}"
     assert "4_quality/fid at 6,400 images: data.batch_size=32 (20.5 ± 0.71 [20, 21] (n=2)) is better" in page
+    assert "4_quality/classifier_score at 6,400 images: data.batch_size=32 (3.05 ± 0.071 [3, 3.1] (n=2)) is better" in page
     answer = page.split('<p id="answer">')[1]
     assert answer.startswith("Which data.batch_size? 2 settings, 2 seeds each.")
     assert answer.split("</p>")[0].endswith("So, beyond the seeds' spread: data.batch_size=128 is better on final/fid; "
-                                            "data.batch_size=32 is better on 4_quality/fid at 6,400 images.")
+                                            "data.batch_size=32 is better on 4_quality/fid at 6,400 images, "
+                                            "4_quality/classifier_score at 6,400 images.")
     for axis in ("report_curves.png", "report_curves_images.png", "report_curves_seconds.png"):
         assert f'<img src="{axis}">' in page and (sweep / axis).is_file()
 

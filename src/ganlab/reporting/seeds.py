@@ -96,6 +96,9 @@ def judge(tag: str, settings: Sequence[Setting], scores: Callable[[Setting], lis
     scored = [(s, v) for s, v in scored if v]
     if len(scored) < 2:
         return None
+    everything = [value for _, v in scored for value in v]
+    if min(everything) == max(everything):
+        return Verdict(tag, None, None, {}, f"every run scores {everything[0]:.4g}: nothing to tell apart")
     means = {id(s): sum(v) / len(v) for s, v in scored}
     leader, leader_values = better(scored, key=lambda sv: means[id(sv[0])])
     shown = f"{leader.label} ({summarise(leader_values).shown()})"

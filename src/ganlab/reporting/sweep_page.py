@@ -29,7 +29,8 @@ FINALS = tuple(tags.final(name) for name in ("d_loss", "g_loss", "d_accuracy", "
                                              "precision", "recall"))
 # Which way is better, for the sample-quality scores (the losses and D's accuracy have no better side)
 BETTER = {tags.final("fid"): min, tags.final("classifier_score"): max, tags.final("precision"): max,
-          tags.final("recall"): max, tags.score("fid"): min}
+          tags.final("recall"): max, tags.score("fid"): min, tags.score("classifier_score"): max,
+          tags.score("precision"): max, tags.score("recall"): max}
 PANELS_A_ROW = 3
 
 
