@@ -132,7 +132,8 @@ def settings_table(page):
     table = page.split('<table id="settings">')[1].split("</table>")[0]
     header = [c.split("</th>")[0] for c in table.split("<tr>")[1].split("<th>")[1:]]
     rows = [[c.split("</td>")[0] for c in row.split("<td>")[1:]] for row in table.split("<tr>")[2:]]
-    return {row[0]: dict(zip(header, row)) for row in rows}
+    # a cell's lines (mean ± std, then [min, max] (n)) as one
+    return {row[0]: dict(zip(header, [" ".join(cell.split("<br>")) for cell in row])) for row in rows}
 
 
 def test_a_difference_inside_the_seed_spread_is_not_marked(tmp_path):
@@ -231,7 +232,7 @@ def test_the_table_gives_the_score_at_equal_images_seen_where_every_run_reaches_
     page = html.unescape(write_page(sweep).read_text())
     rows = settings_table(page)
     column = "4_quality/fid (lower is better) at 6,400 images seen"
-    better = "<br><span class=\"better\">better beyond the seeds' spread</span>"
+    better = " <span class=\"better\">better beyond the seeds' spread</span>"
     assert rows["32"][column] == f"<b>20.5 ± 0.71 [20, 21] (n=2)</b>{better}", "at equal images, batch 32 leads"
     assert rows["128"][column] == "25.5 ± 0.71 [25, 26] (n=2)", "batch 128's FID 150 iterations before its end"
     assert rows["128"]["final/fid (lower is better)"] == f"<b>10.5 ± 0.71 [10, 11] (n=2)</b>{better}"

@@ -33,10 +33,11 @@ class Summary:
     low: float
     high: float
 
-    def shown(self) -> str:
+    def shown(self, between: str = " ") -> str:
+        """``between``: what separates the mean ± std from the range (a table cell breaks the line)."""
         if self.n == 1:
-            return f"{self.mean:.4g} (n=1)"
-        return f"{self.mean:.4g} ± {self.std:.2g} [{self.low:.4g}, {self.high:.4g}] (n={self.n})"
+            return f"{self.mean:.4g}{between}(n=1)"
+        return f"{self.mean:.4g} ± {self.std:.2g}{between}[{self.low:.4g}, {self.high:.4g}] (n={self.n})"
 
 
 def summarise(values: Sequence[float]) -> Summary:

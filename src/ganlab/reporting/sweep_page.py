@@ -445,7 +445,8 @@ def _settings_table(study: Study) -> str:
             else:
                 tag = next(t for t, i in study.equal_images.items() if _at_images(t, i) == name)
                 values = _values_at(setting, tag, study.equal_images[tag])
-            cell = html.escape(seeds.summarise(values).shown()) if values else ""
+            cell = ("<br>".join(html.escape(part) for part in seeds.summarise(values).shown("\n").split("\n"))
+                    if values else "")
             verdict = study.verdicts.get(name)
             if verdict is not None and verdict.better is setting:
                 cell = f'<b>{cell}</b><br><span class="better">better beyond the seeds\' spread</span>'
@@ -535,7 +536,7 @@ def _html(folder: Path, study: Study, plots: list[str]) -> str:
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>{html.escape(folder.name)}</title>
 <style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse;margin-bottom:1em}}
-td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}} figure{{display:inline-block;margin:6px}}
+td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}} #settings td{{white-space:nowrap}} figure{{display:inline-block;margin:6px}}
 figcaption{{font-size:11px;text-align:center}} .better{{color:#070;font-size:11px}}
 .note{{background:#fff4d6;padding:6px}}</style></head><body>
 <h1>{html.escape(str(folder))}</h1>
