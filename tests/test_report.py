@@ -150,9 +150,9 @@ def test_a_difference_inside_the_seed_spread_is_not_marked(tmp_path):
     assert [g.count("<figure>") for g in grids] == [3, 3, 3], "a row a setting, a grid a seed"
     assert "data.batch_size=512, seed=2<br>iteration 200" in grids[2]
     assert page.split('<p id="answer">')[1].split("</p>")[0].endswith(
-        "So these runs do not tell the settings apart: every difference is within seed noise, and choosing by the "
-        "best value would be choosing by the seed. Take the cheapest (the cheapest here: data.batch_size=32), or add "
-        "seeds or iterations to resolve smaller differences.")
+        "So these runs do not single out one setting: the best final/fid is within seed noise of others, and choosing "
+        "by the best value would be choosing by the seed. Among the settings it cannot tell apart, take the cheapest "
+        "(here data.batch_size=32), or add seeds or iterations to resolve smaller differences.")
 
 
 def test_a_difference_outside_the_seed_spread_is_marked(tmp_path):
@@ -239,10 +239,10 @@ def test_the_table_gives_the_score_at_equal_images_seen_where_every_run_reaches_
     assert "4_quality/fid at 6,400 images: data.batch_size=32 (20.5 ± 0.71 [20, 21] (n=2)) is better" in page
     assert "4_quality/classifier_score at 6,400 images: data.batch_size=32 (3.05 ± 0.071 [3, 3.1] (n=2)) is better" in page
     answer = page.split('<p id="answer">')[1]
-    assert answer.startswith("Which data.batch_size? 2 settings, 2 seeds each.")
+    assert answer.startswith("Which data.batch_size? 2 settings, 2 seeds each, 200 iterations.")
+    assert "On 4_quality/classifier_score at 6,400 images data.batch_size=32 is better, beyond the seeds' spread." in answer
     assert answer.split("</p>")[0].endswith("So, beyond the seeds' spread: data.batch_size=128 is better on final/fid; "
-                                            "data.batch_size=32 is better on 4_quality/fid at 6,400 images, "
-                                            "4_quality/classifier_score at 6,400 images.")
+                                            "data.batch_size=32 is better on 4_quality/fid at 6,400 images.")
     for axis in ("report_curves.png", "report_curves_images.png", "report_curves_seconds.png"):
         assert f'<img src="{axis}">' in page and (sweep / axis).is_file()
 

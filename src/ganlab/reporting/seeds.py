@@ -122,8 +122,9 @@ def judge(tag: str, settings: Sequence[Setting], scores: Callable[[Setting], lis
         return Verdict(tag, leader, leader, adjusted, f"{shown} is better than every other setting beyond the "
                        f"seeds' spread (p <= {worst:.2g} against each)")
     close = ", ".join(f"{label} (p={p:.2g})" for label, p in adjusted.items() if p >= ALPHA)
+    ahead = ", ".join(label for label, p in adjusted.items() if p < ALPHA)
     return Verdict(tag, leader, None, adjusted, f"within seed noise: the best mean is {shown}, not told apart "
-                   f"from {close}")
+                   f"from {close}" + (f"; better than {ahead} beyond the seeds' spread" if ahead else ""))
 
 
 def _holm(p_values: dict[str, float]) -> dict[str, float]:

@@ -485,35 +485,43 @@ def _grids(folder: Path, study: Study) -> str:
 
 def answer(study: Study) -> str:
     """A paragraph that answers the sweep's question from its numbers: which value of the swept
-    key is better, told apart from seed noise or not, and what each costs."""
-    if not study.several_seeds or len(study.settings) < 2:
+    key is better, told apart from seed noise or not, and what each costs. FID (the project's
+    main score) in full, the other scores in a sentence."""
+    if not study.several_seeds or len(study.settings) < 2 or not study.verdicts:
         return ""
     what = " and ".join(study.setting_keys) or "setting"
     n = sorted({len(s.runs) for s in study.settings})
+    iterations = sorted({j.iterations for j in study.jobs})
     sentences = [f"Which {what}? {len(study.settings)} settings, {'-'.join(map(str, dict.fromkeys([n[0], n[-1]])))} "
-                 "seeds each."]
-    marked = [v for v in study.verdicts.values() if v.better is not None]
-    noise = [v for v in study.verdicts.values() if v.better is None]
-    for verdict in study.verdicts.values():
+                 f"seeds each, {'-'.join(map(str, dict.fromkeys([iterations[0], iterations[-1]])))} iterations."]
+    verdicts = list(study.verdicts.values())
+    main = [v for v in verdicts if "fid" in v.tag] or verdicts
+    rest = [v for v in verdicts if v not in main]
+    for verdict in main:
         sentences.append(f"On {verdict.tag}, {verdict.reason}.")
+    if rest_marked := [v for v in rest if v.better is not None]:
+        sentences.append("On " + "; on ".join(f"{v.tag} {v.better.label} is better" for v in rest_marked)
+                         + ", beyond the seeds' spread.")
+    if rest_noise := [v for v in rest if v.better is None]:
+        sentences.append(f"On {', '.join(v.tag for v in rest_noise)} no setting is better beyond the seeds' spread.")
     timed = [(s, [j.seconds for j in s.runs if not math.isnan(j.seconds)]) for s in study.settings]
     timed = [(s, sum(v) / len(v)) for s, v in timed if v]
     if len(timed) > 1:
         fastest, slowest = min(timed, key=lambda t: t[1]), max(timed, key=lambda t: t[1])
         sentences.append(f"Training took {fastest[1]:.0f} s ({fastest[0].label}) to {slowest[1]:.0f} s "
                          f"({slowest[0].label}) a run.")
-    if marked:
+    if marked := [v for v in main if v.better is not None]:
         winners: dict[str, list[str]] = {}
         for verdict in marked:
             winners.setdefault(verdict.better.label, []).append(verdict.tag)
         sentences.append("So, beyond the seeds' spread: " + "; ".join(
-            f"{label} is better on {', '.join(scores)}" for label, scores in winners.items())
-            + (f"; on {', '.join(v.tag for v in noise)} the settings are within seed noise." if noise else "."))
+            f"{label} is better on {', '.join(scores)}" for label, scores in winners.items()) + ".")
     else:
-        cheapest = f" (the cheapest here: {fastest[0].label})" if len(timed) > 1 else ""
-        sentences.append(f"So these runs do not tell the settings apart: every difference is within seed noise, "
-                         f"and choosing by the best value would be choosing by the seed. Take the cheapest"
-                         f"{cheapest}, or add seeds or iterations to resolve smaller differences.")
+        cheapest = f" (here {fastest[0].label})" if len(timed) > 1 else ""
+        sentences.append(f"So these runs do not single out one setting: the best {main[0].tag} is within seed noise "
+                         f"of others, and choosing by the best value would be choosing by the seed. Among the settings "
+                         f"it cannot tell apart, take the cheapest{cheapest}, or add seeds or iterations to resolve "
+                         f"smaller differences.")
     return " ".join(sentences)
 
 
