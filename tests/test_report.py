@@ -243,6 +243,10 @@ def test_the_table_gives_the_score_at_equal_images_seen_where_every_run_reaches_
     assert "On 4_quality/classifier_score at 6,400 images data.batch_size=32 is better, beyond the seeds' spread." in answer
     assert answer.split("</p>")[0].endswith("So, beyond the seeds' spread: data.batch_size=128 is better on final/fid; "
                                             "data.batch_size=32 is better on 4_quality/fid at 6,400 images.")
+    runs = page.split('<table id="runs">')[1].split("</table>")[0].split("<tr>")
+    assert runs[1].endswith("<th>4_quality/fid (lower is better) at 6,400 images seen</th>"
+                            "<th>4_quality/classifier_score (higher is better) at 6,400 images seen</th></tr>")
+    assert runs[4].endswith("<td>10</td><td>25</td><td>1.5</td></tr>"), "job 2: batch 128, seed 0, at iteration 50"
     for axis in ("report_curves.png", "report_curves_images.png", "report_curves_seconds.png"):
         assert f'<img src="{axis}">' in page and (sweep / axis).is_file()
 

@@ -458,13 +458,15 @@ def _settings_table(study: Study) -> str:
 
 def _runs_table(study: Study, folder_names: bool) -> str:
     jobs, keys, finals = study.jobs, study.keys, study.finals
-    head = ["job", *keys, "status", "iterations", "training s", "it/s", "images seen", *(_titled(t) for t in finals)]
+    head = ["job", *keys, "status", "iterations", "training s", "it/s", "images seen", *(_titled(t) for t in finals),
+            *(f"{_titled(t)} at {i:,} images seen" for t, i in study.equal_images.items())]
     rows = []
     for job in jobs:
         cells = [html.escape(str(c)) for c in (job.folder.name if folder_names else job.folder.name.split("_")[0],
                  *(job.overrides.get(k, "") for k in keys), job.status, str(job.iterations),
                  _shown(job.seconds), _shown(job.speed), f"{job.images_seen:,}" if job.images_seen else "")]
         cells += [f"{job.finals[tag]:.4g}" if tag in job.finals else "" for tag in finals]
+        cells += [f"{v:.4g}" if (v := score_at_images(job, t, i)) is not None else "" for t, i in study.equal_images.items()]
         rows.append(_row(cells))
     return f'<table id="runs"><tr>{"".join(f"<th>{html.escape(h)}</th>" for h in head)}</tr>{"".join(rows)}</table>'
 
