@@ -516,8 +516,10 @@ def answer(study: Study) -> str:
         winners: dict[str, list[str]] = {}
         for verdict in marked:
             winners.setdefault(verdict.better.label, []).append(verdict.tag)
+        within = [v.tag for v in main if v.better is None]
         sentences.append("So, beyond the seeds' spread: " + "; ".join(
-            f"{label} is better on {', '.join(scores)}" for label, scores in winners.items()) + ".")
+            f"{label} is better on {', '.join(scores)}" for label, scores in winners.items())
+            + (f"; on {', '.join(within)} the settings are within seed noise." if within else "."))
     else:
         cheapest = f" (here {fastest[0].label})" if len(timed) > 1 else ""
         sentences.append(f"So these runs do not single out one setting: the best {main[0].tag} is within seed noise "
