@@ -4,6 +4,7 @@ a run, a sweep's report.html, and a search's study in optuna-dashboard, in headl
 
     python benchmarks/screenshots.py OUT_DIR [--run RUN_FOLDER] [--report SWEEP_FOLDER]
                                              [--dashboard STORAGE_URL] [--name PREFIX]
+                                             [--report-size WIDTH,HEIGHT]
 
 TensorBoard is started as the run's summary prints it (``--logdir_spec <folder name>:<folder>``).
 """
@@ -54,6 +55,7 @@ def main() -> None:
     parser.add_argument("--report", type=Path, help="a sweep folder with report.html (make report)")
     parser.add_argument("--dashboard", help="a search's storage, e.g. sqlite:///<sweep folder>/optuna.db")
     parser.add_argument("--name", default="", help="a prefix for the file names, e.g. before_")
+    parser.add_argument("--report-size", default="1400,2200", help="the report's window, width,height in pixels")
     args = parser.parse_args()
     if CHROMIUM is None:
         raise SystemExit("needs a headless Chromium: apt-get install chromium")
@@ -75,7 +77,7 @@ def main() -> None:
         finally:
             process.terminate()
     if args.report:
-        shoot((args.report.resolve() / "report.html").as_uri(), args.out / f"{args.name}report.png", "1400,2200")
+        shoot((args.report.resolve() / "report.html").as_uri(), args.out / f"{args.name}report.png", args.report_size)
 
 
 if __name__ == "__main__":

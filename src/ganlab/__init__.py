@@ -1,9 +1,10 @@
 """GAN experiments on MNIST with PyTorch Lightning and Hydra.
 
-From Python: ``ganlab.train(...)``, ``ganlab.load(...)``, ``ganlab.evaluate(...)`` (ganlab/api.py).
+From Python: ``ganlab.train(...)``, ``ganlab.load(...)``, ``ganlab.evaluate(...)``, ``ganlab.load_sweep(...)``
+(ganlab/api.py).
 """
 
-_API = ("train", "load", "evaluate", "Run", "RunFailed")
+_API = ("train", "load", "load_sweep", "evaluate", "Run", "RunFailed", "Sweep")
 
 
 def __getattr__(name: str):

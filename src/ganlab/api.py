@@ -7,6 +7,9 @@
     run.grid()                                        # the last sample grid, shown inline by Jupyter
     run.sample(16, digit=None)                        # new digits, [16, 28, 28] in [-1, 1]
     ganlab.load("logs/runs/<run>"); ganlab.evaluate(run)
+    sweep = ganlab.load_sweep("logs/multiruns/<sweep>")
+    sweep.table                                       # report.csv's rows: one a run, its settings, seed, scores
+    sweep.runs[0].curves; sweep.verdicts              # each run; the report's verdicts over seeds
 
 Why a process of its own for training: a run from Python is then the command line's run, byte for
 byte (the same configs, checks, run folder, checkpoints and exit paths: no second way of building
@@ -241,6 +244,30 @@ def load(path: str | Path, allow_targets: Iterable[str] = ()) -> Run:
     if not (folder / ".hydra").is_dir():
         raise UserError(f"{path} is not a run folder or a run's checkpoint (no .hydra record of src/train.py)")
     return Run(folder, checkpoint, allow_targets)
+
+
+class Sweep:
+    """A sweep folder (or one run's), read as the report reads it (reporting/sweep_page.py)."""
+
+    def __init__(self, folder: str | Path):
+        from ganlab.reporting.sweep_page import Study, read_sweep, table
+
+        self.folder = Path(folder).resolve()
+        study = Study(*read_sweep(self.folder))
+        self.keys = study.setting_keys  # the swept settings other than seed
+        # one dict a run, as report.csv: job, the swept settings (as typed), seed, status, iterations,
+        # images_seen, training_seconds and every final score (floats; "" where a run has none)
+        self.table: list[dict[str, Any]] = table(study)
+        self.runs: list[Run] = [Run(job.folder) for job in study.jobs]
+        self.verdicts: list[str] = study.lines()
+
+    def __repr__(self) -> str:
+        return f"Sweep({str(self.folder)!r}: {len(self.runs)} runs)"
+
+
+def load_sweep(folder: str | Path) -> Sweep:
+    """A sweep by its folder (logs/multiruns/<sweep>): its table of runs and each run."""
+    return Sweep(folder)
 
 
 def evaluate(run: Run | str | Path, num_samples: int = 10_000, seed: int = 0, device: str = "auto",

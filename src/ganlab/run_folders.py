@@ -54,11 +54,18 @@ def _job_dirname(num: int, override_dirname: str, folder: int | None = None, lim
     return f"{name[: limit - 9]}~{hashlib.sha1(name.encode()).hexdigest()[:8]}"
 
 
+def _iterations_for_images(iterations: int, reference_batch: int, batch: int) -> int:
+    """The iterations in which ``batch`` sees the images ``reference_batch`` sees in ``iterations``:
+    experiment=batch_size_study evaluates every run at the same images seen with it."""
+    return max(1, round(int(iterations) * int(reference_batch) / int(batch)))
+
+
 def register_resolvers() -> None:
     OmegaConf.register_new_resolver("project_root", project_root, replace=True)
     OmegaConf.register_new_resolver("resume_dir", _resume_dir, replace=True)
     OmegaConf.register_new_resolver("config_subdir", _config_subdir, replace=True)
     OmegaConf.register_new_resolver("job_dirname", _job_dirname, replace=True)
+    OmegaConf.register_new_resolver("iterations_for_images", _iterations_for_images, replace=True)
 
 
 register_resolvers()

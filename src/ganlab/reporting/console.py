@@ -110,12 +110,22 @@ def tensorboard_command(folder: str | Path) -> str:
 
 
 class SweepSummary(Callback):
-    """The launching process's last lines after a sweep: its folder, TensorBoard on all its jobs,
-    and its one-page report (conf/hydra/default.yaml: ``hydra.callbacks``)."""
+    """The launching process's last lines after a sweep: its folder, what its scores tell apart
+    from seed noise (the report's verdicts), TensorBoard on all its jobs, and its one-page report
+    (conf/hydra/default.yaml: ``hydra.callbacks``)."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         folder = Path(config.hydra.sweep.dir).resolve()
         log.info("Sweep folder: %s", folder)
+        try:
+            from ganlab.reporting.sweep_page import Study, read_sweep
+
+            lines = Study(*read_sweep(folder)).lines()
+        except Exception as err:  # noqa: BLE001  the jobs have run: a folder it cannot read is one line, not a traceback
+            lines = []
+            log.warning("Could not compare the sweep's settings (%s: %s); its page may say more", type(err).__name__, err)
+        for line in lines:
+            log.info(line)
         log.info("TensorBoard: %s --logdir %s", shlex.quote(str(Path(sys.executable).parent / "tensorboard")),
                  shlex.quote(str(folder)))
         # make hands ARGS to a shell: a folder that needs quoting is quoted for that shell too
