@@ -36,6 +36,7 @@ def test_a_seed_out_of_range_is_refused_in_one_line(seed, make_train_cfg):
         train(make_train_cfg(f"seed={seed}"))
 
 
+@pytest.mark.slow  # a subprocess; the check itself is the in-process test above
 def test_a_seed_out_of_range_on_the_command_line_exits_1_and_leaves_no_folder(tmp_path, mnist_dir):
     done = subprocess.run(train_command(*QUIET, "seed=-1", f"paths.log_dir={tmp_path}", f"paths.data_dir={mnist_dir}"),
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -72,6 +73,7 @@ def test_a_finished_run_started_again_says_so_and_gives_its_results(make_train_c
     assert "nan it/s" not in text and "Final: d_loss" in text, text[-2000:]
 
 
+@pytest.mark.slow  # the damaged-MNIST test below runs the same command, fast, with RuntimeWarning as an error
 def test_make_evaluators_command_starts_without_a_runpy_warning():
     """``make evaluator`` runs ``python -m ganlab.metrics`` (the Makefile's line): no RuntimeWarning
     about a module imported twice, which ``-m ganlab.metrics.evaluator`` printed."""
@@ -89,7 +91,8 @@ def test_make_evaluator_on_damaged_mnist_is_one_line_and_exit_1(tmp_path):
     raw.mkdir(parents=True)
     for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
         (raw / name).write_bytes(b"not MNIST")
-    done = subprocess.run([sys.executable, "-m", "ganlab.metrics", "--data-dir", str(tmp_path / "data")],
+    done = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-m", "ganlab.metrics", "--data-dir",
+                           str(tmp_path / "data")],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]

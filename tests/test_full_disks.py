@@ -127,6 +127,7 @@ def test_an_npy_too_big_for_its_disk_is_refused_before_the_checkpoint_is_read(tm
         check_request(100_000_000_000, None, str(tmp_path / "s.npy"))  # bounded by the disk, not the memory
 
 
+@pytest.mark.slow  # a real tmpfs; the refusal itself is tested fast without a mount
 def test_generate_on_a_real_5_mb_disk_is_refused_in_one_line(checkpoint, small_filesystem):
     disk = small_filesystem("5m")
     free = shutil.disk_usage(disk).free
@@ -201,6 +202,7 @@ def test_a_full_disk_while_writing_the_report_is_one_line(run_to_report, monkeyp
     assert not [f for f in written(run_to_report) if "report" in f], "no partial page or plot"
 
 
+@pytest.mark.slow  # a real tmpfs; the in-process report test covers the path
 def test_the_report_on_a_real_full_disk_is_one_line_and_exit_1(run_to_report, small_filesystem):
     disk = small_filesystem("2m")
     shutil.copytree(run_to_report, disk / "run")
