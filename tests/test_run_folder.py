@@ -86,7 +86,7 @@ def test_a_run_refused_before_it_trained_leaves_no_folder(make_train_cfg, tmp_pa
     with pytest.raises(UserError):
         run(make_train_cfg(override, f"paths.data_dir={mnist_dir}" if "data_dir" not in override else override,
                            output_dir=folder))
-    assert not folder.exists()
+    assert not folder.exists(), sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
 
 
 def test_a_run_folder_that_is_a_file_is_refused_in_one_line(tmp_path):

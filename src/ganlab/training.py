@@ -77,7 +77,6 @@ def train(cfg: DictConfig) -> dict[str, float]:
     resolve_seed(cfg)
     quiet_libraries()
     datamodule, model, trainer = build(cfg)
-    log_hyperparameters(trainer, cfg)
     announce(cfg.paths.output_dir, model, cfg.get("ckpt_path"))
     # The data first, so that missing or damaged MNIST refuses the run before it begins (both are
     # no-ops when fit calls them again)
@@ -86,6 +85,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     for callback in trainer.callbacks:  # an evaluator it would train into a read-only data_dir: refused now
         if isinstance(callback, SampleQualityMetrics):
             check_it_can_be_trained(callback.data_dir)
+    # only now: TensorBoard's writer thread must not be writing into a folder that a refusal removes
+    log_hyperparameters(trainer, cfg)
     search_trial.join(cfg)  # a search's trial: its folder held, its process recorded in the study
     run_folder.training_begins(cfg.paths.output_dir)
     first, start = _iteration_of(cfg.get("ckpt_path")), time.perf_counter()

@@ -130,7 +130,10 @@ def leave_no_trace(folder: str | os.PathLike, config_subdir: str | None) -> None
             shutil.rmtree(folder)
         return
     if not record.existed:
-        shutil.rmtree(folder, ignore_errors=True)
+        for _ in range(3):  # a writer thread (a logger's) may add a file while it is removed
+            shutil.rmtree(folder, ignore_errors=True)
+            if not folder.exists():
+                break
         return
     if config_subdir and config_subdir.startswith(".hydra/resumed_"):
         shutil.rmtree(folder / config_subdir, ignore_errors=True)
