@@ -142,8 +142,8 @@ def main() -> None:
     parser.add_argument("--model", default="mlp")
     parser.add_argument("--iterations", type=int, default=2000, help="per framework measurement")
     parser.add_argument("--reference-iterations", type=int, help="per plain-loop measurement (default: --iterations)")
-    parser.add_argument("--lines", help="what to measure, from plain,tuned,eager,graph,torch_adam (default: "
-                        "plain,tuned,eager on a CPU, and graph on a GPU; torch_adam shows what LeanAdam earns)")
+    parser.add_argument("--lines", help="what to measure, from plain,tuned,eager,graph (default: "
+                        "plain,tuned,eager on a CPU, and graph on a GPU)")
     parser.add_argument("--rounds", type=int, default=3, help="(a)/(b) pairs, interleaved; medians are shown")
     parser.add_argument("--accelerator", default="cpu")
     parser.add_argument("--batch-sizes", default="32,64,128,256,512")
@@ -186,8 +186,8 @@ def main() -> None:
             print(f"  {LINES[line]:<40} {_spread(rates[line])} it/s"
                   + (f" ({args.iterations / statistics.median(rates[line]):.1f} s per {args.iterations})"
                      if line in ("eager", "graph") else ""))
-        notes = {"tuned": "  (what Lightning and the callbacks cost)", "torch_adam": "  (what LeanAdam earns)"}
-        for line, base in (("eager", "plain"), ("graph", "plain"), ("eager", "tuned"), ("eager", "torch_adam")):
+        notes = {"tuned": "  (what Lightning and the callbacks cost)"}
+        for line, base in (("eager", "plain"), ("graph", "plain"), ("eager", "tuned")):
             if line in rates and base in rates:
                 ratio = _spread([b / a for a, b in zip(rates[base], rates[line])], ".2f")
                 print(f"  ratio {SHORT[line]}/{SHORT[base]}".ljust(43) + ratio + notes.get(base, ""))
@@ -240,19 +240,15 @@ LINES = {
     "tuned": "(a+) plain loop, fused Adam, frozen D",
     "eager": "(b) framework (train.py)",
     "graph": "(c) framework, model.acceleration=cuda_graph",
-    "torch_adam": "(b-) framework, torch's fused Adam",
 }
 
 SHORT = {line: label.split()[0] for line, label in LINES.items()}
 
 
 def _with_line(overrides: list[str], line: str) -> list[str]:
-    """The framework's overrides for one of its lines: (c) is (b) with the CUDA graph, (b-) is (b)
-    with torch's own fused Adam instead of LeanAdam (what LeanAdam earns: (b)/(b-))."""
+    """The framework's overrides for one of its lines: (c) is (b) with the CUDA graph."""
     if line == "graph":
         return [*overrides, "model.acceleration=cuda_graph"]
-    if line == "torch_adam":
-        return [*overrides, "model.optimizer_g._target_=torch.optim.Adam", "model.optimizer_d._target_=torch.optim.Adam"]
     return overrides
 
 

@@ -9,9 +9,8 @@ import pytest
 import torch
 
 from ganlab.engine import private_apis
-from ganlab.engine.counting import IterationCountError
+from ganlab.engine.engine import STEP_HOOKS, IterationCountError
 from ganlab.safety.divergence import Diverged
-from ganlab.engine.updates import STEP_HOOKS
 from helpers import ROOT, StepCounter, fit
 
 

@@ -22,9 +22,10 @@ from ganlab.errors import UserError
 from ganlab.reporting.progress import IterationProgressBar, ProgressLines
 from ganlab.reporting.tensorboard import read_scalars
 from ganlab.reporting.training_curves import TrainingCurves
-from ganlab.engine.updates import needs_lightning_path
+from ganlab.engine.engine import needs_lightning_path
 from ganlab.training import build, strategy_for, train
-from helpers import StepCounter, assert_same_weights, fit, image_steps, scalars, with_mnist
+from ganlab.trained_gan import load_gan
+from helpers import StepCounter, assert_same_state, assert_same_weights, final_state, fit, image_steps, scalars, with_mnist
 
 
 def test_max_steps_is_iterations(make_train_cfg, tmp_path):
@@ -82,17 +83,31 @@ def test_direct_updates_train_exactly_like_lightnings(make_train_cfg, tmp_path, 
     assert_same_weights(direct_model, hooked_model)
 
 
-def test_default_optimizer_trains_exactly_like_torch_adam(make_train_cfg, tmp_path):
-    """The configs' LeanAdam is a cheaper step, not other arithmetic: same weights as torch's."""
-    lean, _ = fit(make_train_cfg("trainer.max_steps=6", output_dir=tmp_path / "lean"))
-    reference, _ = fit(make_train_cfg(
-        "trainer.max_steps=6", "model.optimizer_g._target_=torch.optim.Adam",
-        "model.optimizer_d._target_=torch.optim.Adam", output_dir=tmp_path / "torch",
-    ))
-    assert [type(opt.optimizer).__name__ for opt in lean.optimizers()] == ["LeanAdam", "LeanAdam"]
-    assert [type(opt.optimizer) for opt in reference.optimizers()] == [torch.optim.Adam, torch.optim.Adam]
-    for (name, p), q in zip(lean.state_dict().items(), reference.state_dict().values()):
-        assert torch.equal(p, q), name
+def test_the_default_optimizer_is_torchs_fused_adam_with_keras_defaults(make_train_cfg):
+    model, _ = fit(make_train_cfg("trainer.max_steps=2"))
+    for optimizer in model.optimizers():
+        assert type(optimizer.optimizer) is torch.optim.Adam
+        (group,) = optimizer.optimizer.param_groups
+        assert (group["lr"], group["betas"], group["eps"], group["fused"]) == (1e-3, (0.9, 0.999), 1e-7, True)
+
+
+def test_a_checkpoint_naming_the_former_leanadam_opens_and_resumes_exactly(make_train_cfg, checkpoint, tmp_path):
+    """Checkpoints written before 2026-12-02 name ganlab.engine.lean_adam.LeanAdam (torch's fused
+    Adam step, bit-identical to torch.optim.Adam(fused=True)): they open, and resume without
+    resume.allow_changes into the same run as a checkpoint naming torch's Adam."""
+    old = torch.load(checkpoint, weights_only=True)
+    for player in ("optimizer_g", "optimizer_d"):
+        assert old["hyper_parameters"][player]["_target_"] == "torch.optim.Adam"
+        old["hyper_parameters"][player]["_target_"] = "ganlab.engine.lean_adam.LeanAdam"
+    (tmp_path / "old").mkdir()
+    torch.save(old, tmp_path / "old" / "last.ckpt")
+    assert type(load_gan(tmp_path / "old" / "last.ckpt")).__name__ == "GAN"
+    fit(make_train_cfg(f"ckpt_path={tmp_path / 'old' / 'last.ckpt'}", "trainer.max_steps=8",
+                       output_dir=tmp_path / "from_old"))
+    fit(make_train_cfg(f"ckpt_path={checkpoint}", "trainer.max_steps=8", output_dir=tmp_path / "from_new"))
+    assert_same_state(final_state(tmp_path / "from_old"), final_state(tmp_path / "from_new"))
+    resumed = torch.load(tmp_path / "from_old" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert resumed["hyper_parameters"]["optimizer_g"]["_target_"] == "torch.optim.Adam"
 
 
 def test_lightnings_path_is_kept_where_it_does_more_than_dispatch(make_train_cfg):
@@ -195,7 +210,7 @@ def test_run_leaves_checkpoints_samples_curves_and_hparams(make_train_cfg, tmp_p
     hparams = yaml.safe_load((tmp_path / "hparams.yaml").read_text())
     assert hparams["data"]["batch_size"] == 128 and hparams["trainer"]["max_steps"] == 7
     assert hparams["model"]["optimizer_g"] == {
-        "_target_": "ganlab.engine.lean_adam.LeanAdam", "lr": 0.001, "betas": [0.9, 0.999], "eps": 1e-07, "fused": True
+        "_target_": "torch.optim.Adam", "lr": 0.001, "betas": [0.9, 0.999], "eps": 1e-07, "fused": True
     }
     assert "callbacks" not in hparams and "paths" not in hparams
 

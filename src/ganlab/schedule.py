@@ -1,6 +1,6 @@
 """When an iteration logs its statistics, draws a grid, scores samples or writes a checkpoint.
 
-``trainer.global_step`` is the iteration number (the engine counts it: engine/counting.py), so
+``trainer.global_step`` is the iteration number (the engine counts it: engine/engine.py), so
 every interval in the configs is in iterations, and the last iteration always ends one.
 """
 

@@ -1,11 +1,10 @@
 """How the GAN's iteration is executed; ``models/gan.py`` says what it computes.
 
 One file a job:
-    engine.py        the door: ``Engine``, the only object the module talks to
-    updates.py       one update, through Lightning's strategy and hooks or directly
-    counting.py      ``trainer.global_step`` counts iterations: advanced and checked
+    engine.py        the door: ``Engine``, the only object the module talks to; an update
+                     (through Lightning's strategy and hooks, or directly) and the iteration
+                     count (``trainer.global_step`` counts iterations: advanced and checked)
     cuda_graph.py    the whole iteration as one CUDA graph, and when it can be used
-    lean_adam.py     the optimizer step: torch's fused Adam with less Python per step
     private_apis.py  every private torch or Lightning API the project uses, and why
 
 What keeps a run safe (signals, checkpoints, resume, divergence) is beside it, in ``ganlab/safety``.

@@ -1,4 +1,22 @@
-"""The one door between the GAN's algorithm (models/gan.py) and how it is executed."""
+"""The one door between the GAN's algorithm (models/gan.py) and how it is executed.
+
+**An update** is Lightning's manual optimization, as in Lightning's GAN example: ``zero_grad``,
+``manual_backward(loss)``, the strategy's optimizer step, which runs the strategy's and the
+precision plugin's part (DDP's gradient reduction, fp16's loss scaling) and the hooks in
+``STEP_HOOKS`` on the module and every callback. When there is none of that to do (one device, a
+precision plugin that adds nothing, no hook overridden), the update is the same computation
+without the dispatch: ``loss.backward()`` and the torch optimizer's ``step()``.
+
+**The iteration count.** Under manual optimization Lightning counts every optimizer step in
+``trainer.global_step``, so the book's three updates per iteration would end a ``max_steps=20000``
+run after 6,667 iterations. Updates here step the torch optimizer, which Lightning does not count,
+and ``run_iteration`` advances the count once per iteration (``private_apis.count_optimizer_step``)
+and checks that it moved by exactly one. So ``trainer.max_steps``, every interval in the configs,
+``log_every_n_steps`` and TensorBoard's x-axis count iterations (``ganlab/schedule.py`` reads them).
+
+**Accelerations** wrap the whole iteration: ``compile`` compiles both nets in place, ``cuda_graph``
+replays the iteration as one CUDA graph (cuda_graph.py); the iteration itself does not change.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +27,13 @@ import lightning as L
 import torch
 from lightning.pytorch.accelerators import CPUAccelerator, CUDAAccelerator
 from lightning.pytorch.core.optimizer import LightningOptimizer
+from lightning.pytorch.plugins.precision import MixedPrecision, Precision
+from lightning.pytorch.strategies import SingleDeviceStrategy
+from lightning.pytorch.utilities.model_helpers import is_overridden
 from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 
 from ganlab import tags
-from ganlab.engine import cuda_graph
-from ganlab.engine.counting import count_iteration
-from ganlab.engine.updates import direct_update, lightning_update, needs_lightning_path
+from ganlab.engine import cuda_graph, private_apis
 from ganlab.errors import UserError
 from ganlab.safety import divergence, rng
 from ganlab.safety.interrupts import StopAtIterationEnd
@@ -23,13 +42,24 @@ from ganlab.schedule import is_log_iteration
 
 ACCELERATIONS = ("eager", "compile", "cuda_graph")
 
+# What Lightning calls around every backward pass and optimizer step, on the module and on each
+# callback (tests/test_engine.py fails if Lightning calls another one there).
+STEP_HOOKS = ("on_before_backward", "on_after_backward", "on_before_optimizer_step")
+
+# The Lightning minor version whose step counting the tests last ran on (pyproject.toml caps it).
+TESTED_LIGHTNING = "2.6"
+
+
+class IterationCountError(RuntimeError):
+    """Lightning's step counter did not advance by exactly one in an iteration."""
+
 
 class Engine(L.Callback):
     """Runs the module's updates and iterations. What the module calls:
 
-    - ``step(optimizer, loss)``: one update, through Lightning or directly (updates.py);
+    - ``step(optimizer, loss)``: one update, through Lightning or directly;
     - ``run_iteration(iteration, *inputs)``: one iteration, eagerly or replayed as a CUDA graph
-      (cuda_graph.py), then counted in ``trainer.global_step`` (counting.py);
+      (cuda_graph.py), then counted in ``trainer.global_step``;
     - ``check_losses(**losses)``: stop a diverged run (safety/divergence.py);
     - ``optimizer_options()``: what the optimizers must be built with.
 
@@ -56,15 +86,30 @@ class Engine(L.Callback):
     # ----- what the module calls -----
 
     def step(self, optimizer: LightningOptimizer, loss: torch.Tensor) -> None:
+        """One update of ``optimizer``'s net on ``loss``; not counted (``run_iteration`` counts)."""
+        optimizer.zero_grad(set_to_none=True)
         if self.lightning_path:
-            lightning_update(self.module, optimizer, loss)
+            self.module.manual_backward(loss)
+            # what LightningOptimizer.step() does, less its step count
+            self.module.trainer.strategy.optimizer_step(optimizer.optimizer, closure=_nothing)
         else:
-            direct_update(optimizer, loss)
+            loss.backward()
+            optimizer.optimizer.step()
 
     def run_iteration(self, iteration: Callable[..., tuple], *inputs: torch.Tensor) -> tuple:
-        before = self.module.trainer.global_step
+        """Runs ``iteration(*inputs)`` and advances ``trainer.global_step`` by exactly one."""
+        trainer = self.module.trainer
+        before = trainer.global_step
         outputs = self.graph(iteration, *inputs) if self.graph is not None else iteration(*inputs)
-        count_iteration(self.module, before)
+        private_apis.count_optimizer_step(self.module.optimizers()[0])
+        if trainer.global_step != before + 1:
+            # a Lightning that counts steps differently would otherwise train forever or stop early
+            raise IterationCountError(
+                f"trainer.global_step went from {before} to {trainer.global_step} in one training iteration; it "
+                f"must advance by exactly one. Lightning {L.__version__} counts optimizer steps differently from "
+                f"Lightning {TESTED_LIGHTNING}, which this project is tested on: install 'lightning>="
+                f"{TESTED_LIGHTNING},<{_next_minor(TESTED_LIGHTNING)}' (see src/ganlab/engine/private_apis.py)"
+            )
         return outputs
 
     def check_losses(self, **losses: torch.Tensor) -> None:
@@ -157,3 +202,22 @@ def settle_device(trainer: L.Trainer, float32_matmul_precision: str) -> None:
         os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"] = "0"
     if isinstance(trainer.accelerator, CUDAAccelerator):
         torch.set_float32_matmul_precision(float32_matmul_precision)
+
+
+def needs_lightning_path(trainer: L.Trainer, module: L.LightningModule) -> bool:
+    """Whether updates must go through Lightning's strategy and precision plugin."""
+    plugin = trainer.precision_plugin
+    plain_precision = type(plugin) is Precision or (type(plugin) is MixedPrecision and plugin.scaler is None)
+    listened = any(is_overridden(hook, module, L.LightningModule) for hook in (*STEP_HOOKS, "backward")) or any(
+        is_overridden(hook, callback, L.Callback) for callback in trainer.callbacks for hook in STEP_HOOKS
+    )
+    return listened or not plain_precision or type(trainer.strategy) is not SingleDeviceStrategy
+
+
+def _nothing() -> None:
+    """The optimizer step's closure: the backward pass has already run."""
+
+
+def _next_minor(version: str) -> str:
+    major, minor = version.split(".")[:2]
+    return f"{major}.{int(minor) + 1}"

@@ -25,8 +25,7 @@ from ganlab.errors import UserError
 
 # role -> (the name's form, the package its class must be defined in, the base class's dotted name)
 _NETS = (r"ganlab\.models\.nets\.\w+\.\w+", "ganlab.models.nets", "torch.nn.Module")
-_OPTIMIZERS = (r"(torch\.optim|ganlab\.engine\.lean_adam)\.\w+", ("torch.optim", "ganlab.engine.lean_adam"),
-               "torch.optim.Optimizer")
+_OPTIMIZERS = (r"torch\.optim\.\w+", "torch.optim", "torch.optim.Optimizer")
 SHIPPED = {
     "generator": _NETS,
     "discriminator": _NETS,
@@ -34,6 +33,13 @@ SHIPPED = {
     "optimizer_g": _OPTIMIZERS,
     "optimizer_d": _OPTIMIZERS,
 }
+# Classes that checkpoints of earlier versions name, and what builds the same thing now (read_checkpoint
+# renames them before anything is checked or compared, so those checkpoints load and resume).
+RENAMED = {
+    # the configs' optimizer until 2026-12-02: torch's fused Adam step, bit-identical to torch.optim.Adam(fused=True)
+    "ganlab.engine.lean_adam.LeanAdam": "torch.optim.Adam",
+}
+
 WHAT = {"generator": "a net", "discriminator": "a net", "loss": "a loss", "optimizer_g": "an optimizer",
         "optimizer_d": "an optimizer"}
 
@@ -52,6 +58,15 @@ def targets_in(node: Any, where: str = "") -> list[tuple[str, Any]]:
         for i, value in enumerate(node):
             found.extend(targets_in(value, f"{where}[{i}]"))
     return found
+
+
+def renamed(node: Any) -> Any:
+    """A config tree with each ``_target_`` that ``RENAMED`` lists replaced by its new name."""
+    if isinstance(node, Mapping):
+        return {k: (RENAMED.get(v, v) if k == "_target_" and isinstance(v, str) else renamed(v)) for k, v in node.items()}
+    if isinstance(node, (list, tuple)):
+        return type(node)(renamed(v) for v in node)
+    return node
 
 
 def check_targets(hyper_parameters: Mapping, source: str, allowed: Iterable[str] = ()) -> None:

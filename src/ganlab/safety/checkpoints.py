@@ -16,6 +16,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from ganlab.errors import UserError
+from ganlab.safety.checkpoint_targets import renamed
 from ganlab.safety.divergence import Diverged, check_weights
 from ganlab.safety.whole_files import RUN_FIX, NotWritten, write_whole
 from ganlab.schedule import ends_interval
@@ -126,6 +127,8 @@ def read_checkpoint(path) -> dict:
         raise UserError(f"{path} is not a checkpoint this project can read: {what}") from err
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise UserError(f"{path} is not a training checkpoint (it holds no state_dict)")
+    if isinstance(checkpoint.get("hyper_parameters"), dict):  # what an earlier version named, as named now
+        checkpoint["hyper_parameters"] = renamed(checkpoint["hyper_parameters"])
     return checkpoint
 
 
