@@ -10,7 +10,7 @@ from hydra.errors import InstantiationException
 
 from ganlab.errors import UserError
 from ganlab.safety.divergence import Diverged
-from ganlab.safety.resume import resolve_ckpt_path
+from ganlab.checkpoints.resume import resolve_ckpt_path
 from ganlab.training import build
 from helpers import StepCounter, fit, scalars
 

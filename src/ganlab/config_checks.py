@@ -19,9 +19,9 @@ import torch
 from hydra.utils import get_class
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from ganlab.checkpoints.resume import check_resume
 from ganlab.errors import UserError
-from ganlab.run_folders import AUTO
-from ganlab.safety.resume import check_resume
+from ganlab.run_folders.resolvers import AUTO
 
 # The top-level keys of conf/train.yaml that no class's signature covers
 TOP_LEVEL: dict[str, tuple[type, ...]] = {

@@ -8,7 +8,8 @@ One file a job:
     lean_adam.py     the optimizer step: torch's fused Adam with less Python per step
     private_apis.py  every private torch or Lightning API the project uses, and why
 
-What keeps a run safe (signals, checkpoints, resume, divergence) is beside it, in ``ganlab/safety``.
+What keeps a run safe is beside it: ``ganlab/stopping`` (signals), ``ganlab/checkpoints`` (checkpoints,
+resume) and ``ganlab/safety`` (divergence).
 """
 
 from ganlab.engine.engine import ACCELERATIONS, Engine

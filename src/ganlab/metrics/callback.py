@@ -13,7 +13,7 @@ from ganlab.metrics import SampleQuality, load_evaluator
 from ganlab.metrics.evaluator import train_in_a_process_of_its_own
 from ganlab.schedule import ends_interval
 from ganlab.safety.divergence import check_weights
-from ganlab.safety.whole_files import NotWritten, write_whole
+from ganlab.whole_files import NotWritten, write_whole
 
 log = logging.getLogger(__name__)
 

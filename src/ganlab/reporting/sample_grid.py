@@ -11,7 +11,7 @@ from torchvision.transforms.functional import to_tensor
 from ganlab.errors import UserError
 from ganlab.reporting.pictures import animate, grid_image
 from ganlab.safety.divergence import check_weights
-from ganlab.safety.whole_files import write_whole
+from ganlab.whole_files import write_whole
 from ganlab.schedule import ends_interval
 
 
