@@ -111,20 +111,13 @@ def _flatten(hint: Any) -> tuple:
     return (hint,)
 
 
-# Each interval's callback, to switch it off instead
-INTERVALS = {"sample_interval": "sample_grid", "checkpoint_interval": "model_checkpoint", "eval_interval": "sample_quality"}
-MNIST_IMAGES = 60_000
-
-
 def check_ranges(cfg: DictConfig) -> None:
-    """Values of the right type that no run can use (what torch or Lightning would refuse mid-way)."""
+    """Values of the right type that no run can use, for the classes that are not the project's
+    (torch's optimizers, Lightning's Trainer and seed), which would refuse them mid-way or in their
+    own words. The project's classes check their own (``data.batch_size``, the intervals)."""
     seed = cfg.get("seed")
     if isinstance(seed, int) and not 0 <= seed < 2**32:  # what numpy and Lightning's seed_everything take
         raise UserError(f"seed={seed}: give a whole number from 0 to {2**32 - 1}, or seed=null for a fresh one")
-    for key, callback in INTERVALS.items():
-        every = cfg.get(key)
-        if isinstance(every, int) and every < 1:
-            raise UserError(f"{key}={every}: give 1 or more iterations; to switch it off, callbacks.{callback}=null")
     for name in ("optimizer_g", "optimizer_d"):
         options = cfg.model.get(name) or {}
         for key, least in (("lr", 0.0), ("eps", 0.0)):
@@ -138,9 +131,6 @@ def check_ranges(cfg: DictConfig) -> None:
     devices = cfg.trainer.get("devices")
     if isinstance(devices, int) and not isinstance(devices, bool) and devices < 1 and devices != -1:
         raise UserError(f"trainer.devices={devices}: give 1 or more devices (or auto, or -1 for all)")
-    batch = cfg.data.get("batch_size")
-    if isinstance(batch, int) and not 1 <= batch <= MNIST_IMAGES:
-        raise UserError(f"data.batch_size={batch}: give 1 to {MNIST_IMAGES:,} images (MNIST has {MNIST_IMAGES:,})")
 
 
 def check_config(cfg: DictConfig, derived_data: dict) -> None:

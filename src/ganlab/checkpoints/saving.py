@@ -18,6 +18,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from ganlab.checkpoints.reading import checkpoint_files
+from ganlab.errors import UserError
 from ganlab.safety.divergence import Diverged, check_weights
 from ganlab.schedule import ends_interval
 from ganlab.whole_files import RUN_FIX, NotWritten, write_whole
@@ -32,6 +33,9 @@ class IterationCheckpoint(ModelCheckpoint):
     """
 
     def __init__(self, *, every_n_train_steps: int | None = None, **kwargs):
+        if every_n_train_steps is not None and every_n_train_steps < 1:  # Lightning's 0 would mean none, silently
+            raise UserError(f"checkpoint_interval={every_n_train_steps}: give 1 or more iterations; to switch "
+                            "it off, callbacks.model_checkpoint=null")
         super().__init__(every_n_train_steps=every_n_train_steps, **kwargs)
         self.every_n_iterations = every_n_train_steps or 0
         self._trainer_of_run: L.Trainer | None = None

@@ -39,7 +39,8 @@ class SampleQualityMetrics(L.Callback):
         min_evaluator_accuracy: float = 0.99,
     ):
         if every_n_iterations < 1:
-            raise UserError(f"eval_interval={every_n_iterations}: it must be at least 1 iteration")
+            raise UserError(f"eval_interval={every_n_iterations}: give 1 or more iterations; to switch it off, "
+                            "callbacks.sample_quality=null")
         self.data_dir = data_dir
         self.every_n_iterations = every_n_iterations
         self.num_samples, self.seed = num_samples, seed
