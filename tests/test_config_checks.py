@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 from hydra.errors import InstantiationException
+from hydra.utils import get_class
 
+from ganlab.config_checks import MOVED
 from ganlab.errors import UserError, user_error
 from ganlab.training import build
 
@@ -47,3 +49,15 @@ def test_an_interval_is_checked_by_its_callback_and_only_when_it_is_on(make_trai
                                               "callbacks.sample_quality=null")
     build(make_train_cfg("checkpoint_interval=0", "callbacks.model_checkpoint=null"))  # switched off: not used
 
+
+@pytest.mark.parametrize(("override", "place"), [
+    ("callbacks.model_checkpoint._target_=ganlab.safety.checkpoints.IterationCheckpoint",
+     "callbacks.model_checkpoint._target_"),
+    ("trainer.plugins=[{_target_:ganlab.safety.checkpoints.AtomicCheckpointIO}]", "trainer.plugins[0]._target_"),
+])
+def test_a_class_named_by_its_old_place_gets_its_new_name(make_train_cfg, override, place):
+    with pytest.raises(UserError) as refused:
+        build(make_train_cfg(override))
+    new = MOVED[override.split("=", 1)[1].strip("[{}]").removeprefix("_target_:")]
+    assert f"that class has moved; write {place}={new}" in str(refused.value)
+    get_class(new)  # the new place is real

@@ -20,6 +20,7 @@ from hydra.utils import get_class
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from ganlab.checkpoints.resume import check_resume
+from ganlab.checkpoints.trust import targets_in
 from ganlab.errors import UserError
 from ganlab.run_folders.resolvers import AUTO
 
@@ -34,6 +35,20 @@ TOP_LEVEL: dict[str, tuple[type, ...]] = {
     "optimized_metric": (str, ListConfig, type(None)),  # a list: a search for several objectives
 }
 _SIMPLE = (int, float, bool, str, type(None))
+# Classes that configs name and that have moved: a config written for an older version (a callbacks
+# file of one's own) gets the new name in one line instead of Hydra's traceback
+MOVED = {
+    "ganlab.safety.checkpoints.IterationCheckpoint": "ganlab.checkpoints.saving.IterationCheckpoint",
+    "ganlab.safety.checkpoints.AtomicCheckpointIO": "ganlab.checkpoints.saving.AtomicCheckpointIO",
+}
+
+
+def check_moved(cfg: DictConfig) -> None:
+    """Raises ``UserError`` for a ``_target_`` that names a class by its old place (``MOVED``)."""
+    plain = OmegaConf.to_container(cfg, resolve=False)
+    for place, target in targets_in({key: value for key, value in plain.items() if key != "hydra"}):
+        if isinstance(target, str) and target in MOVED:
+            raise UserError(f"{place}={target}: that class has moved; write {place}={MOVED[target]}")
 
 
 def check_types(cfg: DictConfig) -> None:
@@ -136,6 +151,7 @@ def check_ranges(cfg: DictConfig) -> None:
 def check_config(cfg: DictConfig, derived_data: dict) -> None:
     """Catches the mistakes that would otherwise surface deep inside Lightning or halfway through a
     run. ``derived_data``: the data module's settings derived from others (training.py)."""
+    check_moved(cfg)
     check_types(cfg)
     check_ranges(cfg)
     max_steps = cfg.trainer.get("max_steps", -1)
