@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from ganlab.data import files  # noqa: E402
 from ganlab.data.mnist import load_mnist  # noqa: E402
-from ganlab.run_folders import project_root  # noqa: E402
-from ganlab.safety import run_folder  # noqa: E402
+from ganlab.run_folders.lock import claim  # noqa: E402
+from ganlab.run_folders.resolvers import project_root  # noqa: E402
 from ganlab import trained_gan  # noqa: E402
 
 
@@ -46,7 +46,7 @@ def main() -> None:
             checked.append(timed(lambda: (load_mnist(args.data_dir, "train"), load_mnist(args.data_dir, "test"))))
             files.SHA256 = {}
             unchecked.append(timed(lambda: (load_mnist(args.data_dir, "train"), load_mnist(args.data_dir, "test"))))
-            locked.append(timed(lambda: run_folder.claim(Path(tmp) / f"locked{i}")))
+            locked.append(timed(lambda: claim(Path(tmp) / f"locked{i}")))
             plain.append(timed(lambda: (Path(tmp) / f"plain{i}").mkdir()))
     files.SHA256 = pins
     targets_checked, targets_unchecked = checkpoint_rounds(args.rounds)

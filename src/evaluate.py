@@ -11,7 +11,7 @@ import logging
 import hydra
 from omegaconf import DictConfig
 
-import ganlab.run_folders  # noqa: F401  (registers the resolvers conf/ uses)
+import ganlab.run_folders.resolvers  # noqa: F401  (registers the resolvers conf/ uses)
 from ganlab.command_line import refuse_misspelled_keys
 from ganlab.errors import one_line_errors
 

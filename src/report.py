@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ganlab.run_folders import project_root
+from ganlab.run_folders.resolvers import project_root
 from ganlab.reporting.sweep_page import write_page
 
 

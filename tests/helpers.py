@@ -11,8 +11,8 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-import ganlab.run_folders  # noqa: F401  (registers the resolvers conf/ uses)
-from ganlab.safety.resume import resolve_ckpt_path
+import ganlab.run_folders.resolvers  # noqa: F401  (registers the resolvers conf/ uses)
+from ganlab.checkpoints.resume import resolve_ckpt_path
 from ganlab.training import build
 
 ROOT = Path(__file__).resolve().parents[1]

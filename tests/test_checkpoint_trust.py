@@ -1,5 +1,5 @@
 """Opening a checkpoint from elsewhere runs no code: every class its hyper-parameters name is one
-the project ships for that role, or one the user allowed by name (safety/checkpoint_targets.py).
+the project ships for that role, or one the user allowed by name (checkpoints/trust.py).
 Each payload below wrote its marker file on main before this check (issue 30)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import torch
 import ganlab
 from ganlab.errors import UserError
 from ganlab.evaluation import evaluate
-from ganlab.safety.checkpoint_targets import check_targets
+from ganlab.checkpoints.trust import check_targets
 from ganlab.trained_gan import load_gan
 from ganlab.training import train
 from helpers import QUIET, ROOT, compose_config

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from ganlab.errors import UserError
-from ganlab.safety import checkpoints
-from ganlab.safety.checkpoints import AtomicCheckpointIO, CheckpointNotWritten
+from ganlab.checkpoints import reading, saving
+from ganlab.checkpoints.saving import AtomicCheckpointIO, CheckpointNotWritten
 from ganlab.training import train
 from helpers import QUIET, ROOT, fit, train_command
 
@@ -27,7 +27,7 @@ def test_a_full_disk_leaves_the_old_checkpoint_whole(tmp_path, monkeypatch):
         file.truncate(100)
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(checkpoints.torch, "save", save_half_then_fail)
+    monkeypatch.setattr(saving.torch, "save", save_half_then_fail)
     with pytest.raises(CheckpointNotWritten, match="could not write the checkpoint last.ckpt into .*: No space left"):
         AtomicCheckpointIO().save_checkpoint({"global_step": 6}, path)
     assert torch.load(path, weights_only=True)["global_step"] == 3
@@ -45,6 +45,14 @@ def test_runs_write_through_it(make_train_cfg, tmp_path, monkeypatch):
     monkeypatch.setattr(AtomicCheckpointIO, "save_checkpoint", recording)
     fit(make_train_cfg("trainer.max_steps=7"))
     assert sorted(set(written)) == ["iter_000005.ckpt", "last.ckpt"]
+
+
+def test_the_callback_state_a_checkpoint_holds_is_found_by_the_class_name_alone():
+    # Lightning files a callback's state under its state_key; checkpoints written when the class
+    # lived in ganlab.safety hold this key, so a move of its module keeps their state restored
+    callback = saving.IterationCheckpoint(dirpath="checkpoints", every_n_train_steps=1600)
+    assert callback.state_key == ("IterationCheckpoint{'monitor': None, 'mode': 'min', 'every_n_train_steps': 1600, "
+                                  "'every_n_epochs': 0, 'train_time_interval': None}")
 
 
 def test_a_resume_in_a_copied_run_folder_keeps_one_last_checkpoint(make_train_cfg, tmp_path, recwarn):
@@ -67,7 +75,7 @@ def test_a_file_that_is_not_a_checkpoint_is_named_with_what_it_is(tmp_path, cont
     path = tmp_path / "x.ckpt"
     path.write_bytes(content)
     with pytest.raises(UserError) as refused:
-        checkpoints.read_checkpoint(path)
+        reading.read_checkpoint(path)
     assert str(refused.value).startswith(f"{path} is not a checkpoint this project can read: {what}")
     assert "torch.save" not in str(refused.value)
 
@@ -85,7 +93,7 @@ def test_a_full_disk_during_a_run_stops_it_with_one_line_naming_the_whole_checkp
                 raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 470528 vs 470480")
         real_save(obj, file)
 
-    monkeypatch.setattr(checkpoints.torch, "save", fill_the_disk_after_one)
+    monkeypatch.setattr(saving.torch, "save", fill_the_disk_after_one)
     with pytest.raises(CheckpointNotWritten) as stop:
         train(make_train_cfg("trainer.max_steps=7"))
     folder = tmp_path / "checkpoints"
@@ -101,7 +109,7 @@ def test_a_writer_error_that_is_not_the_file_systems_keeps_its_traceback(tmp_pat
     def bug(obj, file):
         raise RuntimeError("a bug in the writer")
 
-    monkeypatch.setattr(checkpoints.torch, "save", bug)
+    monkeypatch.setattr(saving.torch, "save", bug)
     with pytest.raises(RuntimeError, match="a bug in the writer"):
         AtomicCheckpointIO().save_checkpoint({"global_step": 1}, tmp_path / "last.ckpt")
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from ganlab.run_folders import _job_dirname
+from ganlab.run_folders.resolvers import _job_dirname
 from helpers import QUIET, ROOT, hparams_columns, scalars, train_command
 
 FAST = QUIET

@@ -1,10 +1,14 @@
-"""Settings are checked before anything is built, each mistake named by the key the user typed."""
+"""Settings are checked before the run begins, here or by the class they build, each mistake named by
+the key the user typed."""
 
 from __future__ import annotations
 
 import pytest
+from hydra.errors import InstantiationException
+from hydra.utils import get_class
 
-from ganlab.errors import UserError
+from ganlab.config_checks import MOVED
+from ganlab.errors import UserError, user_error
 from ganlab.training import build
 
 
@@ -23,14 +27,37 @@ from ganlab.training import build
     ("data.batch_size=100000", "data.batch_size=100000: give 1 to 60,000 images (MNIST has 60,000)"),
     ("checkpoint_interval=0", "checkpoint_interval=0: give 1 or more iterations; to switch it off, "
                               "callbacks.model_checkpoint=null"),
+    ("sample_interval=-5", "sample_interval=-5: give 1 or more iterations; to switch it off, callbacks.sample_grid=null"),
 ])
 def test_a_value_of_the_wrong_type_is_refused_naming_its_key(make_train_cfg, override, message):
-    with pytest.raises(UserError) as refused:
+    # the project's own classes check their own ranges as they are built (Hydra wraps what they raise)
+    with pytest.raises((UserError, InstantiationException)) as refused:
         build(make_train_cfg(override))
-    assert str(refused.value) == message
+    assert str(user_error(refused.value)) == message
 
 
 @pytest.mark.parametrize("override", ["trainer.precision=bf16-mixed", "model=cgan", "experiment=wgan_gp",
                                       "model.ema_decay=0.999", "model.optimizer_g.lr=1", "seed=null"])
 def test_values_of_the_right_type_pass(make_train_cfg, override):
     build(make_train_cfg(override))
+
+
+def test_an_interval_is_checked_by_its_callback_and_only_when_it_is_on(make_train_cfg):
+    with pytest.raises(InstantiationException) as refused:
+        build(make_train_cfg("eval_interval=0", quality=True))
+    assert str(user_error(refused.value)) == ("eval_interval=0: give 1 or more iterations; to switch it off, "
+                                              "callbacks.sample_quality=null")
+    build(make_train_cfg("checkpoint_interval=0", "callbacks.model_checkpoint=null"))  # switched off: not used
+
+
+@pytest.mark.parametrize(("override", "place"), [
+    ("callbacks.model_checkpoint._target_=ganlab.safety.checkpoints.IterationCheckpoint",
+     "callbacks.model_checkpoint._target_"),
+    ("trainer.plugins=[{_target_:ganlab.safety.checkpoints.AtomicCheckpointIO}]", "trainer.plugins[0]._target_"),
+])
+def test_a_class_named_by_its_old_place_gets_its_new_name(make_train_cfg, override, place):
+    with pytest.raises(UserError) as refused:
+        build(make_train_cfg(override))
+    new = MOVED[override.split("=", 1)[1].strip("[{}]").removeprefix("_target_:")]
+    assert f"that class has moved; write {place}={new}" in str(refused.value)
+    get_class(new)  # the new place is real

@@ -10,7 +10,7 @@ import torch
 
 from ganlab.engine import private_apis
 from ganlab.engine.engine import STEP_HOOKS, IterationCountError
-from ganlab.safety.divergence import Diverged
+from ganlab.divergence import Diverged
 from helpers import ROOT, StepCounter, fit
 
 
@@ -135,7 +135,7 @@ def test_non_finite_losses_stop_the_run_on_a_log_iteration(make_train_cfg, tmp_p
 
 
 def test_losses_are_checked_on_log_iterations_only(make_train_cfg, monkeypatch):
-    from ganlab.safety import divergence
+    from ganlab import divergence
 
     checked = []
     original = divergence.check_losses

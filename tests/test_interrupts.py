@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import lightning as L
 import pytest
 
-from ganlab.safety.interrupts import Interrupted, StopAtIterationEnd
+from ganlab.stopping.signals import Interrupted, StopAtIterationEnd
 from ganlab.training import train
 from helpers import QUIET, ROOT, assert_same_state, compose_config, final_state, fit, scalars, train_command
 

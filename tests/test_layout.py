@@ -11,8 +11,9 @@ from helpers import ROOT
 PACKAGE = ROOT / "src" / "ganlab"
 # Bottom to top: a part may import parts of its own layer or below, never above.
 LAYERS = [
-    {"errors", "tags", "schedule", "command_line", "run_record"},
-    {"safety", "data", "run_folders"},
+    {"errors", "tags", "schedule", "command_line", "run_record", "whole_files", "file_locks"},
+    {"divergence", "data", "run_folders"},
+    {"checkpoints", "stopping"},
     {"engine", "metrics", "search"},
     {"models", "reporting"},
     {"config_checks", "trained_gan", "generation", "evaluation"},

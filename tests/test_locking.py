@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from ganlab.safety.locks import waiting_for
+from ganlab.file_locks import waiting_for
 
 HOLD = "import sys, time; from filelock import FileLock; lock = FileLock(sys.argv[1]); lock.acquire(); print('held', flush=True); time.sleep(1)"
 
@@ -17,7 +17,7 @@ def test_a_job_that_waits_for_a_lock_says_so_once(tmp_path, caplog):
     other_job = subprocess.Popen([sys.executable, "-c", HOLD, str(path)], stdout=subprocess.PIPE, text=True)
     assert other_job.stdout.readline() == "held\n"
     start = time.monotonic()
-    with caplog.at_level(logging.INFO, logger="ganlab.safety.locks"), waiting_for(path, "fetching MNIST"):
+    with caplog.at_level(logging.INFO, logger="ganlab.file_locks"), waiting_for(path, "fetching MNIST"):
         waited = time.monotonic() - start
     assert waited > 0.5, "taken only once the other job let go (it holds the lock for a second)"
     other_job.wait(timeout=10)
@@ -26,6 +26,6 @@ def test_a_job_that_waits_for_a_lock_says_so_once(tmp_path, caplog):
 
 
 def test_a_free_lock_is_taken_without_a_word(tmp_path, caplog):
-    with caplog.at_level(logging.INFO, logger="ganlab.safety.locks"), waiting_for(tmp_path / "x.lock", "fetching MNIST"):
+    with caplog.at_level(logging.INFO, logger="ganlab.file_locks"), waiting_for(tmp_path / "x.lock", "fetching MNIST"):
         pass
     assert caplog.records == []

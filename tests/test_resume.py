@@ -9,8 +9,8 @@ import torch
 from hydra.errors import InstantiationException
 
 from ganlab.errors import UserError
-from ganlab.safety.divergence import Diverged
-from ganlab.safety.resume import resolve_ckpt_path
+from ganlab.divergence import Diverged
+from ganlab.checkpoints.resume import resolve_ckpt_path
 from ganlab.training import build
 from helpers import StepCounter, fit, scalars
 

@@ -350,7 +350,7 @@ def test_a_trial_left_running_by_a_sweeper_that_is_gone_is_found(tmp_path):
 @pytest.mark.slow
 def test_a_pruned_trial_stops_after_that_iteration_with_its_checkpoint_and_ends_normally(make_train_cfg, tmp_path,
                                                                                            quick_evaluator_dir):
-    from ganlab.safety.checkpoints import read_checkpoint
+    from ganlab.checkpoints.reading import read_checkpoint
     from ganlab.training import train
 
     url = f"sqlite:///{tmp_path / 'optuna.db'}"

@@ -14,7 +14,7 @@ import optuna
 import pytest
 import yaml
 
-from ganlab.safety.checkpoints import read_checkpoint
+from ganlab.checkpoints.reading import read_checkpoint
 from helpers import QUIET, ROOT, train_command
 
 pytestmark = pytest.mark.slow  # several trainings each, killed and resumed

@@ -99,7 +99,7 @@ def _train(overrides: tuple[str, ...], quiet: bool, record_path: Path) -> Run:
 def _own_targets(folder: Path) -> list[str]:
     import yaml
 
-    from ganlab.safety.checkpoint_targets import targets_in
+    from ganlab.checkpoints.trust import targets_in
 
     config = yaml.safe_load((folder / ".hydra" / "config.yaml").read_text())
     return [t for _, t in targets_in((config or {}).get("model") or {}) if isinstance(t, str)]

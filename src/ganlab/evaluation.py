@@ -16,7 +16,7 @@ from ganlab.errors import UserError
 from ganlab.generation import FIX, generate
 from ganlab.trained_gan import load_gan
 from ganlab.metrics import SampleQuality, load_evaluator
-from ganlab.safety.whole_files import write_whole
+from ganlab.whole_files import write_whole
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import torch
 from ganlab.errors import UserError
 from ganlab.models import GAN
 from ganlab.reporting.pictures import grid_image
-from ganlab.safety.whole_files import write_whole
+from ganlab.whole_files import write_whole
 
 GRID_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}  # PIL's names
 GRID_SUFFIXES = tuple(GRID_FORMATS)

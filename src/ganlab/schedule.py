@@ -1,7 +1,10 @@
-"""When an iteration logs its statistics, draws a grid, scores samples or writes a checkpoint.
+"""Which iterations log their statistics, draw a grid and score samples: the rule the module and
+the callbacks share.
 
-``trainer.global_step`` is the iteration number (the engine counts it: engine/engine.py), so
-every interval in the configs is in iterations, and the last iteration always ends one.
+``trainer.global_step`` is the iteration number (the engine counts it), so every interval in the
+configs is in iterations, and the last iteration always ends one. Checkpoints are written on
+Lightning's own trigger (``ModelCheckpoint``'s ``every_n_train_steps``, on the same count);
+``IterationCheckpoint`` asks ``ends_interval`` only to check the weights before them.
 """
 
 from __future__ import annotations

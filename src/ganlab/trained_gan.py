@@ -10,9 +10,9 @@ import torch
 
 from ganlab.errors import UserError
 from ganlab.models import GAN
-from ganlab.safety.checkpoint_targets import check_targets
-from ganlab.safety.divergence import non_finite
-from ganlab.safety.checkpoints import read_checkpoint
+from ganlab.checkpoints.trust import check_targets
+from ganlab.divergence import non_finite
+from ganlab.checkpoints.reading import read_checkpoint
 
 
 def pick_device(device: str) -> str:
@@ -27,7 +27,7 @@ def pick_device(device: str) -> str:
 def load_gan(ckpt_path: str | os.PathLike, device: str | torch.device = "cpu", allow_targets: Iterable[str] = ()) -> GAN:
     """Rebuilds the module from a training checkpoint (the nets' configs travel inside it). Each
     class the checkpoint names must be one the project ships for its role, or be in
-    ``allow_targets`` (safety/checkpoint_targets.py): opening a checkpoint runs no code it chose."""
+    ``allow_targets`` (checkpoints/trust.py): opening a checkpoint runs no code it chose."""
     path = Path(ckpt_path)
     if not path.is_file():
         raise UserError(

@@ -16,6 +16,8 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ganlab import run_record
+from ganlab.checkpoints.reading import read_checkpoint
+from ganlab.checkpoints.resume import purge_step, resolve_ckpt_path
 from ganlab.config_checks import check_config
 from ganlab.errors import UserError
 from ganlab.engine.engine import settle_device
@@ -25,23 +27,22 @@ from ganlab.reporting.clock import TrainingClock
 from ganlab.reporting.console import announce, last_logged, quiet_libraries, summarise
 from ganlab.reporting.hparams import log_hyperparameters
 from ganlab.reporting.progress import IterationProgressBar, progress_callback
-from ganlab.run_folders import AUTO  # importing it registers the resolvers conf/ uses
-from ganlab.safety import exit_codes, run_folder
-from ganlab.safety.checkpoints import read_checkpoint
-from ganlab.safety.divergence import Diverged
-from ganlab.safety.interrupts import Interrupted
-from ganlab.safety.resume import purge_step, resolve_ckpt_path
-from ganlab.safety.sweep_signals import is_joblib
+from ganlab.run_folders.lock import training_begins
+from ganlab.run_folders.resolvers import AUTO  # importing it registers the resolvers conf/ uses
+from ganlab.divergence import Diverged
 from ganlab.search import check_objective, objective
 from ganlab.search import trial as search_trial
 from ganlab.search.trial import ReportToStudy
+from ganlab.stopping import exit_codes
+from ganlab.stopping.signals import Interrupted
+from ganlab.stopping.sweeps import is_joblib
 
 log = logging.getLogger(__name__)
 
 
 def run(cfg: DictConfig) -> float | None:
     """The train command: trains, and returns what a sweeper optimises. A run that does not finish
-    ends as safety/exit_codes.py says (a signal, divergence, a refused setting)."""
+    ends as stopping/exit_codes.py says (a signal, divergence, a refused setting)."""
     if exit_codes.not_started_in_a_stopped_sweep(cfg) is not None:
         return None  # a search's sweeper reads the sweep's stop itself and asks for no more trials
     try:
@@ -88,7 +89,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     # only now: TensorBoard's writer thread must not be writing into a folder that a refusal removes
     log_hyperparameters(trainer, cfg)
     search_trial.join(cfg)  # a search's trial: its folder held, its process recorded in the study
-    run_folder.training_begins(cfg.paths.output_dir)
+    training_begins(cfg.paths.output_dir)
     first, start = _iteration_of(cfg.get("ckpt_path")), time.perf_counter()
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))

@@ -30,7 +30,7 @@ import numpy as np
 
 from ganlab.data.files import (RAW_FILES, DataDirNotWritable, MNISTNotFoundError, cannot_write, have_mnist, raw_dir,
                                write_idx)
-from ganlab.safety.locks import waiting_for
+from ganlab.file_locks import waiting_for
 
 log = logging.getLogger(__name__)
 

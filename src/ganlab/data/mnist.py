@@ -14,6 +14,8 @@ from ganlab.data.fetch import ensure_mnist
 from ganlab.data.files import read_mnist
 from ganlab.errors import UserError
 
+TRAIN_IMAGES = 60_000  # MNIST's training split
+
 
 def load_mnist(data_dir: str | os.PathLike, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
     """(images uint8 [N, 28, 28], labels int64 [N]) of the train or test split, fetched on first use."""
@@ -116,8 +118,9 @@ class MNISTDataModule(L.LightningDataModule):
         super().__init__()
         if sampling not in ("replacement", "shuffle"):
             raise UserError(f"data.sampling={sampling!r}: use 'replacement' (the book's) or 'shuffle'")
-        if batch_size < 1:
-            raise UserError(f"data.batch_size={batch_size}: it must be a positive number of images")
+        if not 1 <= batch_size <= TRAIN_IMAGES:
+            raise UserError(f"data.batch_size={batch_size}: give 1 to {TRAIN_IMAGES:,} images "
+                            f"(MNIST has {TRAIN_IMAGES:,})")
         if batches_per_iteration < 1:
             raise UserError(f"model.d_steps_per_iteration={batches_per_iteration}: it must be at least 1")
         self.save_hyperparameters(logger=False)

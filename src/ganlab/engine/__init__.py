@@ -7,7 +7,8 @@ One file a job:
     cuda_graph.py    the whole iteration as one CUDA graph, and when it can be used
     private_apis.py  every private torch or Lightning API the project uses, and why
 
-What keeps a run safe (signals, checkpoints, resume, divergence) is beside it, in ``ganlab/safety``.
+What keeps a run safe is beside it: ``ganlab/stopping`` (signals), ``ganlab/checkpoints`` (checkpoints,
+resume) and ``ganlab/divergence.py``.
 """
 
 from ganlab.engine.engine import ACCELERATIONS, Engine

@@ -35,9 +35,10 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 from ganlab import tags
 from ganlab.engine import cuda_graph, private_apis
 from ganlab.errors import UserError
-from ganlab.safety import divergence, rng
-from ganlab.safety.interrupts import StopAtIterationEnd
-from ganlab.safety.resume import apply_changed_optimizer_settings
+from ganlab.checkpoints import random_state
+from ganlab.checkpoints.resume import apply_changed_optimizer_settings
+from ganlab import divergence
+from ganlab.stopping.signals import StopAtIterationEnd
 from ganlab.schedule import is_log_iteration
 
 ACCELERATIONS = ("eager", "compile", "cuda_graph")
@@ -60,13 +61,13 @@ class Engine(L.Callback):
     - ``step(optimizer, loss)``: one update, through Lightning or directly;
     - ``run_iteration(iteration, *inputs)``: one iteration, eagerly or replayed as a CUDA graph
       (cuda_graph.py), then counted in ``trainer.global_step``;
-    - ``check_losses(**losses)``: stop a diverged run (safety/divergence.py);
+    - ``check_losses(**losses)``: stop a diverged run (divergence.py);
     - ``optimizer_options()``: what the optimizers must be built with.
 
     ``acceleration`` is ``eager``, ``compile`` (``torch.compile`` both nets) or ``cuda_graph``
     (GPU: the whole iteration as one CUDA graph). The rest are Lightning hooks: the module hands
     its engine to the trainer (``configure_callbacks``), which calls them; while training, Ctrl-C
-    and SIGTERM stop the run at the end of an iteration (safety/interrupts.py). How updates run is
+    and SIGTERM stop the run at the end of an iteration (stopping/signals.py). How updates run is
     decided once per fit, in ``setup``, when the trainer's callbacks, strategy and precision are
     final.
     """
@@ -129,7 +130,7 @@ class Engine(L.Callback):
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         self.module = pl_module
         if trainer.world_size > 1 and stage == "fit":
-            rng.split_by_rank(trainer)  # the same seed everywhere gave every rank the same noise
+            random_state.split_by_rank(trainer)  # the same seed everywhere gave every rank the same noise
         self.lightning_path = needs_lightning_path(trainer, pl_module)
         self.graph = None
         if self.acceleration == "compile":
@@ -147,7 +148,7 @@ class Engine(L.Callback):
         # Applied when training starts, not when loaded: loading a checkpoint to sample from it
         # must leave the caller's random state alone.
         if self.rng_to_restore is not None:
-            rng.restore(self.rng_to_restore, trainer)
+            random_state.restore(self.rng_to_restore, trainer)
             self.rng_to_restore = None
         if self.resumed_hparams is not None:
             apply_changed_optimizer_settings(trainer.optimizers, self.resumed_hparams, pl_module.hparams)
@@ -181,7 +182,7 @@ class Engine(L.Callback):
         self.interrupts.hand_over()
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
-        checkpoint["rng_state"] = rng.capture(trainer)
+        checkpoint["rng_state"] = random_state.capture(trainer)
 
     def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
         self.rng_to_restore = checkpoint.get("rng_state")

@@ -12,8 +12,8 @@ from ganlab.errors import UserError
 from ganlab.metrics import SampleQuality, load_evaluator
 from ganlab.metrics.evaluator import train_in_a_process_of_its_own
 from ganlab.schedule import ends_interval
-from ganlab.safety.divergence import check_weights
-from ganlab.safety.whole_files import NotWritten, write_whole
+from ganlab.divergence import check_weights
+from ganlab.whole_files import NotWritten, write_whole
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,8 @@ class SampleQualityMetrics(L.Callback):
         min_evaluator_accuracy: float = 0.99,
     ):
         if every_n_iterations < 1:
-            raise UserError(f"eval_interval={every_n_iterations}: it must be at least 1 iteration")
+            raise UserError(f"eval_interval={every_n_iterations}: give 1 or more iterations; to switch it off, "
+                            "callbacks.sample_quality=null")
         self.data_dir = data_dir
         self.every_n_iterations = every_n_iterations
         self.num_samples, self.seed = num_samples, seed

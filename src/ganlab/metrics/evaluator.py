@@ -34,8 +34,8 @@ import torch
 from ganlab.data import load_mnist, scale_pixels
 from ganlab.data.files import DataDirNotWritable, cannot_write
 from ganlab.metrics.classifier import MNISTClassifier, TrainingSettings, accuracy, fit_classifier
-from ganlab.run_folders import project_root
-from ganlab.safety.locks import waiting_for
+from ganlab.file_locks import waiting_for
+from ganlab.run_folders.resolvers import project_root
 
 log = logging.getLogger(__name__)
 

@@ -3,8 +3,8 @@ through the same random translation and cutout, and G's gradient flows back thro
 
 Written here rather than taken from a library: the paper's reference code is a script, not a
 package, and its two MNIST-relevant transforms are a few lines of indexing. Draws come from
-torch's global generator, which checkpoints carry (safety/rng.py), so a resumed run augments as an
-uninterrupted one would.
+torch's global generator, which checkpoints carry (checkpoints/random_state.py), so a resumed run
+augments as an uninterrupted one would.
 """
 
 from __future__ import annotations

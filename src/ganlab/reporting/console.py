@@ -17,7 +17,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig
 
 from ganlab import tags
-from ganlab.safety.exit_codes import in_a_sweep
+from ganlab.stopping.sweeps import in_a_sweep
 
 log = logging.getLogger("ganlab")
 

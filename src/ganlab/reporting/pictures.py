@@ -12,7 +12,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from torchvision.utils import make_grid
 
-from ganlab.safety.whole_files import RUN_FIX, write_whole
+from ganlab.whole_files import RUN_FIX, write_whole
 
 MIN_WIDTH = 512  # pixels: a 4x4 grid of 28-pixel digits comes out 5x (610 px), a 10x10 one 2x (604 px)
 

@@ -10,8 +10,8 @@ from torchvision.transforms.functional import to_tensor
 
 from ganlab.errors import UserError
 from ganlab.reporting.pictures import animate, grid_image
-from ganlab.safety.divergence import check_weights
-from ganlab.safety.whole_files import write_whole
+from ganlab.divergence import check_weights
+from ganlab.whole_files import write_whole
 from ganlab.schedule import ends_interval
 
 
@@ -38,7 +38,8 @@ class SampleGrid(L.Callback):
 
     def __init__(self, dirpath: str, every_n_iterations: int = 1000, nrow: int | None = None):
         if every_n_iterations < 1:
-            raise UserError(f"sample_interval={every_n_iterations}: it must be at least 1 iteration")
+            raise UserError(f"sample_interval={every_n_iterations}: give 1 or more iterations; to switch it off, "
+                            "callbacks.sample_grid=null")
         self.dirpath = Path(dirpath)
         self.every_n_iterations = every_n_iterations
         self.nrow = nrow

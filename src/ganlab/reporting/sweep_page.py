@@ -20,7 +20,7 @@ from ganlab import tags
 from ganlab.errors import UserError
 from ganlab.reporting import seeds
 from ganlab.reporting.tensorboard import read_scalars
-from ganlab.safety.whole_files import write_whole
+from ganlab.whole_files import write_whole
 from ganlab.search.study import outcomes
 
 # The curves and final values the table and the plots show, when a job logged them

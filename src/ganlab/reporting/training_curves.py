@@ -7,7 +7,7 @@ from typing import Any
 import lightning as L
 
 from ganlab import tags
-from ganlab.safety.whole_files import write_whole
+from ganlab.whole_files import write_whole
 from ganlab.schedule import is_log_iteration
 
 

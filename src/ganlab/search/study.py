@@ -13,7 +13,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from ganlab.errors import UserError
-from ganlab.safety.locks import waiting_for
+from ganlab.file_locks import waiting_for
 
 PRUNERS = ("none", "median", "hyperband")
 # A trial a signal stopped (or whose sweeper died) is marked so, and asked again with the same
@@ -189,7 +189,7 @@ def trained_by(trial) -> str | None:
     """Who still trains a running trial of this machine ("pid N on <host>"), or None. Its job's hold
     on its folder's lock says so (the OS drops it when the job dies, however it dies); a trial whose
     job has not recorded its folder yet goes by the process that asked it."""
-    from ganlab.safety.run_folder import holder
+    from ganlab.run_folders.lock import holder
 
     if trial.user_attrs.get(DIR):
         return holder(trial.user_attrs[DIR])

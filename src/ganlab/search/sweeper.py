@@ -223,7 +223,7 @@ class Search(Sweeper):
         (whether a signal stopped the sweep (joblib), how many failed)."""
         import optuna
 
-        from ganlab.safety.sweep_signals import stopped_by
+        from ganlab.stopping.sweeps import stopped_by
 
         stopped = stopped_by(self.sweep_dir) is not None
         failures = 0

@@ -19,7 +19,7 @@ import statistics
 import lightning as L
 from omegaconf import DictConfig
 
-from ganlab.safety import run_folder
+from ganlab.run_folders import lock
 from ganlab.search.study import DIR, HOST, PID, Study, make_pruner
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ def join(cfg: DictConfig) -> bool:
         return False
     study, number = found
     folder = os.path.abspath(cfg.paths.output_dir)
-    run_folder.claim(folder)
+    lock.claim(folder)
     trial_id = study.trial_id(number)
     for key, value in ((PID, os.getpid()), (HOST, socket.gethostname()), (DIR, folder)):
         study.storage.set_trial_user_attr(trial_id, key, value)
@@ -92,7 +92,7 @@ def join(cfg: DictConfig) -> bool:
 def leave(cfg: DictConfig) -> None:
     """The trial's job is done with its folder (a joblib worker goes on to other trials)."""
     if (cfg.get("search") or {}).get("trial") is not None:
-        run_folder.release(cfg.paths.output_dir)
+        lock.release(cfg.paths.output_dir)
 
 
 def tell(cfg: DictConfig, value: float | list[float] | None) -> None:

@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # light to import: a sweep's launching process reads SIGNALS 
 
 log = logging.getLogger(__name__)
 
-# What stops a run after its iteration; a joblib sweep's launching process passes them on (sweep_signals.py)
+# What stops a run after its iteration; a joblib sweep's launching process passes them on (sweeps.py)
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
 REQUEUE_SIGNALS = (signal.SIGUSR1, signal.SIGUSR2)
 

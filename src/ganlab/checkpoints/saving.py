@@ -1,10 +1,12 @@
-"""Checkpoints: when they are written (``IterationCheckpoint``), that each file is written whole
-(``AtomicCheckpointIO``), how one is read (``read_checkpoint``) and which one a run folder's
-``ckpt_path=auto`` resumes (``newest_checkpoint``)."""
+"""Writing a run's checkpoints: on which iterations, never of non-finite weights
+(``IterationCheckpoint``), and each file whole or not at all (``AtomicCheckpointIO``).
+
+Lightning's ``ModelCheckpoint`` decides when a checkpoint is written (every ``every_n_train_steps``
+of ``trainer.global_step``, which the engine makes the iteration count); this adds ``last.ckpt``
+when training ends between intervals and checks the weights before any write."""
 
 from __future__ import annotations
 
-import logging
 import os
 import warnings
 from pathlib import Path
@@ -15,15 +17,11 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from ganlab.checkpoints.reading import checkpoint_files
 from ganlab.errors import UserError
-from ganlab.safety.checkpoint_targets import renamed
-from ganlab.safety.divergence import Diverged, check_weights
-from ganlab.safety.whole_files import RUN_FIX, NotWritten, write_whole
+from ganlab.divergence import Diverged, check_weights
 from ganlab.schedule import ends_interval
-
-LAST = "last.ckpt"
-
-log = logging.getLogger(__name__)
+from ganlab.whole_files import RUN_FIX, NotWritten, write_whole
 
 
 class IterationCheckpoint(ModelCheckpoint):
@@ -35,6 +33,9 @@ class IterationCheckpoint(ModelCheckpoint):
     """
 
     def __init__(self, *, every_n_train_steps: int | None = None, **kwargs):
+        if every_n_train_steps is not None and every_n_train_steps < 1:  # Lightning's 0 would mean none, silently
+            raise UserError(f"checkpoint_interval={every_n_train_steps}: give 1 or more iterations; to switch "
+                            "it off, callbacks.model_checkpoint=null")
         super().__init__(every_n_train_steps=every_n_train_steps, **kwargs)
         self.every_n_iterations = every_n_train_steps or 0
         self._trainer_of_run: L.Trainer | None = None
@@ -113,66 +114,3 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         if storage_options is not None:
             raise TypeError(f"{type(self).__name__} takes no storage_options")
         write_whole(path, lambda file: torch.save(checkpoint, file), error=CheckpointNotWritten)
-
-
-def read_checkpoint(path) -> dict:
-    """A checkpoint's contents, as data only (``weights_only``: nothing in it may run code), or a
-    ``UserError`` that says the file is not one (empty, cut short, random bytes, another format)."""
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception as err:  # torch raises several kinds, with advice about saving that fits no case here
-        size = Path(path).stat().st_size if Path(path).is_file() else None
-        what = ("it is not a file" if size is None else "it is empty" if size == 0 else
-                f"its {size:,} bytes are cut short or not a PyTorch checkpoint")
-        raise UserError(f"{path} is not a checkpoint this project can read: {what}") from err
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
-        raise UserError(f"{path} is not a training checkpoint (it holds no state_dict)")
-    if isinstance(checkpoint.get("hyper_parameters"), dict):  # what an earlier version named, as named now
-        checkpoint["hyper_parameters"] = renamed(checkpoint["hyper_parameters"])
-    return checkpoint
-
-
-def newest_checkpoint(run_dir: str | Path) -> Path | None:
-    """What ``ckpt_path=auto`` resumes: the run folder's checkpoint of the latest iteration that
-    reads whole (``last.ckpt`` on a tie), or None in a folder that holds none. A damaged one is
-    skipped with a line saying so and which one is used instead (a full disk or a kill can leave
-    ``last.ckpt`` missing or cut short); if every one is damaged, that is an error, never a reason
-    to start afresh over them."""
-    files = checkpoint_files(run_dir)
-    if not files:
-        return None
-    readable, damaged = [], []
-    for path in files:
-        try:
-            readable.append((int(read_checkpoint(path).get("global_step", 0)), path.name == LAST, path))
-        except UserError as err:
-            damaged.append(path)
-            log.warning("%s", err)
-    if not readable:
-        raise UserError(
-            f"every checkpoint in {Path(run_dir) / 'checkpoints'} is damaged ({', '.join(p.name for p in damaged)}): "
-            "move them out of the folder to train afresh there, or give this run another folder (hydra.run.dir=...)"
-        )
-    iteration, _, newest = max(readable)
-    if damaged:
-        log.warning("Resuming from %s (iteration %d) instead of the damaged %s", newest.name, iteration,
-                    ", ".join(p.name for p in damaged))
-    return newest
-
-
-def checkpoint_files(run_dir: str | Path) -> list[Path]:
-    """Every checkpoint file in the run folder, readable or not."""
-    folder = Path(run_dir) / "checkpoints"
-    return sorted(folder.glob("*.ckpt")) if folder.is_dir() else []
-
-
-def intact_beside(path: str | Path) -> list[str]:
-    """The readable checkpoints in the same folder as ``path``, newest first (for a message)."""
-    found = []
-    for other in sorted(Path(path).parent.glob("*.ckpt")):
-        if other.resolve() != Path(path).resolve():
-            try:
-                found.append((int(read_checkpoint(other).get("global_step", 0)), str(other)))
-            except UserError:
-                continue
-    return [name for _, name in sorted(found, reverse=True)]

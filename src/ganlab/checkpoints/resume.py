@@ -23,11 +23,11 @@ from typing import Any
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from ganlab.checkpoints.reading import checkpoint_files, intact_beside, newest_checkpoint, read_checkpoint
+from ganlab.checkpoints.trust import check_targets, targets_in
 from ganlab.errors import UserError
-from ganlab.run_folders import AUTO, run_dir_of
-from ganlab.safety.checkpoint_targets import check_targets, targets_in
-from ganlab.safety.checkpoints import checkpoint_files, intact_beside, newest_checkpoint, read_checkpoint
-from ganlab.safety.divergence import non_finite
+from ganlab.run_folders.resolvers import AUTO, run_dir_of
+from ganlab.divergence import non_finite
 
 log = logging.getLogger(__name__)
 

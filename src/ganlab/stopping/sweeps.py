@@ -32,7 +32,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from ganlab.safety.interrupts import SIGNALS
+from ganlab.stopping.signals import SIGNALS
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +44,17 @@ def is_joblib(launcher: DictConfig) -> bool:
     return str(launcher.get("_target_", "")).endswith("JoblibLauncher")
 
 
+def in_a_sweep() -> bool:
+    """Whether this Hydra job is one of a sweep's (``-m``); a run built in-process is not."""
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
 def joblib_sweep_dir() -> str | None:
     """The sweep's folder if this Hydra job is one of a joblib sweep's, else None."""
-    if not HydraConfig.initialized():
-        return None  # built in-process (a notebook, a test): no sweep
+    if not in_a_sweep():
+        return None
     hydra_cfg = HydraConfig.get()
-    return hydra_cfg.sweep.dir if hydra_cfg.mode == RunMode.MULTIRUN and is_joblib(hydra_cfg.launcher) else None
+    return hydra_cfg.sweep.dir if is_joblib(hydra_cfg.launcher) else None
 
 
 def mark_stopped(sweep_dir: str | Path, signum: int, by: str) -> None:
@@ -126,7 +131,7 @@ class ForwardSignalsToJobs(Callback):
 def hold_signals_in_job_process(sweep_dir: str | Path) -> None:
     """In a joblib job's process: outside training, a stop signal marks the sweep stopped instead
     of ending the worker (which would make joblib kill the other jobs). Training's own handlers
-    (``interrupts.py``) take over during ``fit`` and hand these back after it."""
+    (``signals.py``) take over during ``fit`` and hand these back after it."""
 
     def hold(signum: int, frame) -> None:
         mark_stopped(sweep_dir, signum, f"job process {os.getpid()}")

@@ -10,7 +10,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 
-_THIS_PROJECT = Path(__file__).resolve().parents[2]
+_THIS_PROJECT = Path(__file__).resolve().parents[3]  # src/ganlab/run_folders/resolvers.py
 AUTO = "auto"  # ckpt_path=auto: this run folder's newest checkpoint, if it has one
 
 

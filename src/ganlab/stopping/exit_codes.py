@@ -2,9 +2,9 @@
 
 - A signal (``Interrupted``): the line says where to resume from; exit 128 + the signal's number
   (130, 143). In a sweep under the basic launcher the jobs after it do not start; a joblib sweep's
-  job returns normally instead (sweep_signals.py) and its launching process exits with the code.
+  job returns normally instead (sweeps.py) and its launching process exits with the code.
 - Divergence: one line and exit 1; in a sweep the job fails and the other jobs still run.
-- A refused run (a user's mistake, errors.py) leaves its folder as it found it (run_folder.py).
+- A refused run (a user's mistake, errors.py) leaves its folder as it found it (run_folders/lock.py).
 """
 
 from __future__ import annotations
@@ -16,18 +16,16 @@ from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.types import RunMode
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from ganlab import run_record
 from ganlab.errors import user_error
-from ganlab.safety.divergence import Diverged
-from ganlab.safety.interrupts import Interrupted
-from ganlab.safety import run_folder
-from ganlab.safety.run_folder import leave_no_trace
-from ganlab.safety.sweep_signals import hold_signals_in_job_process, joblib_sweep_dir, mark_stopped, orphaned, \
-    stopped_by
+from ganlab.run_folders.lock import leave_no_trace, training_began
+from ganlab.divergence import Diverged
+from ganlab.stopping.signals import Interrupted
+from ganlab.stopping.sweeps import hold_signals_in_job_process, in_a_sweep, joblib_sweep_dir, mark_stopped, \
+    orphaned, stopped_by
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +75,7 @@ def stopped_before_training(cfg: DictConfig) -> None:
     """Ctrl-C before training began (a first MNIST fetch, the evaluator's training): nothing was
     trained, so the run leaves its folder as a refused one does, and exits 130. After training
     began, a KeyboardInterrupt is the second Ctrl-C's, which stops at once: it is not handled here."""
-    if run_folder.training_began(cfg.paths.output_dir):
+    if training_began(cfg.paths.output_dir):
         return
     line = "Ctrl-C stopped the run before training began: nothing was trained, and nothing of it is kept"
     log.error("%s", line)
@@ -95,16 +93,12 @@ def diverged(cfg: DictConfig, err: Diverged) -> None:
     raise SystemExit(1) from None
 
 
-def in_a_sweep() -> bool:
-    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
-
-
 def failed(cfg: DictConfig, err: Exception) -> None:
-    """A run refused before it trained leaves its folder as it found it (run_folder.py)."""
+    """A run refused before it trained leaves its folder as it found it (run_folders/lock.py)."""
     mistake = user_error(err)
     if mistake is not None:
         leave_no_trace(cfg.paths.output_dir, HydraConfig.get().output_subdir if HydraConfig.initialized() else None)
-    refused = mistake is not None and not run_folder.training_began(cfg.paths.output_dir)
+    refused = mistake is not None and not training_began(cfg.paths.output_dir)
     # a refused run leaves its folder as it found it, so its record goes to a caller only
     folder = cfg.paths.output_dir if Path(cfg.paths.output_dir).is_dir() and not refused else None
     run_record.write("refused" if refused else "failed", folder, exit_code=1,
