@@ -1,4 +1,4 @@
-"""The commands users type, run as subprocesses exactly as the README shows them."""
+"""The commands users type, run as subprocesses exactly as the README and docs/ show them."""
 
 from __future__ import annotations
 

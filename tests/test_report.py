@@ -258,7 +258,7 @@ def test_batch_size_study_sweeps_five_batch_sizes_three_seeds_each_scored_at_equ
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         hydra = compose("train", ["experiment=batch_size_study"], return_hydra_config=True).hydra
-        # the README's full length on a cluster
+        # docs/search.md's full length on a cluster
         full = compose("train", ["experiment=batch_size_study", "trainer.max_steps=20000", "hydra/launcher=slurm",
                                  "callbacks.sample_quality.num_samples=10000"], return_hydra_config=True)
     assert dict(hydra.sweeper.params) == {"data.batch_size": "32,64,128,256,512", "seed": "0,1,2"}

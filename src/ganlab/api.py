@@ -232,8 +232,8 @@ class Run:
 
 def load(path: str | Path, allow_targets: Iterable[str] = ()) -> Run:
     """An existing run, by its folder (its ``last.ckpt``) or by one of its checkpoints (that one).
-    ``allow_targets``: classes of your own that its checkpoint may name (README, "Checkpoints from
-    elsewhere"); anything else a checkpoint names is refused when it is opened."""
+    ``allow_targets``: classes of your own that its checkpoint may name (docs/resume-and-faults.md,
+    "Checkpoints from elsewhere"); anything else a checkpoint names is refused when it is opened."""
     path = Path(path)
     if path.suffix == ".ckpt":
         if not path.is_file():
