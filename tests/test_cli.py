@@ -65,6 +65,7 @@ def test_resume_continues_the_same_run_and_its_curves(tmp_path, mnist_dir):
     assert steps == [1, 2, 3, 4, 5, 6]
 
 
+@pytest.mark.slow  # the command runs end to end fast in test_generation.py (a grid), its .npy in-process there
 def test_generate_writes_raw_samples(tmp_path, checkpoint):
     """The command end to end (grids and the other cases are tested in-process: test_generation.py)."""
     run_command("generate.py", f"ckpt_path={checkpoint}", "n=100", f"out={tmp_path / 'samples.npy'}", check=True)
@@ -97,6 +98,7 @@ def test_a_diverging_job_of_a_sweep_fails_alone(tmp_path, mnist_dir):
     assert (tmp_path / "sweep" / "1" / "checkpoints" / "last.ckpt").is_file(), "the next job still ran"
 
 
+@pytest.mark.slow  # fast: the check (test_training), its one line (test_errors), no folder (test_run_folder)
 def test_bad_input_gets_one_line_exit_1_and_no_run_folder(tmp_path, mnist_dir):
     result = run_command("train.py", "model.d_update=both", *QUIET, f"paths.log_dir={tmp_path}",
                          f"paths.data_dir={mnist_dir}")

@@ -9,7 +9,7 @@ from ganlab.errors import UserError
 from ganlab.generation import check_request, digits, generate, interpolation, slerp, stream_npy, write_images
 from ganlab.trained_gan import load_gan
 from ganlab.training import train
-from helpers import run_command, tiny_run
+from helpers import ROOT, run_command, tiny_run
 
 
 def test_checkpoint_rebuilds_the_trained_generator(checkpoint):
@@ -85,6 +85,7 @@ def test_digit_is_for_conditional_gans_only(checkpoint, tmp_path, mnist_dir):
     grid = tmp_path / "grid.png"
     done = run_command("generate.py", f"ckpt_path={out / 'checkpoints' / 'last.ckpt'}", f"out={grid}", "device=cpu",
                        check=True)
+    assert not list(ROOT.glob("generate.log")), "generate writes no log file into the project"
     assert "wrote 70 images to" in done.stdout + done.stderr and "one row of 7 for each digit" in done.stdout + done.stderr
     picture = np.asarray(Image.open(grid).convert("L"))
     scale = 3  # 7 x 10 digits with padding: 212 x 302 px, shown 3x (at least 512 px wide)

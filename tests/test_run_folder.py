@@ -23,6 +23,7 @@ def files_of(folder, but=()):
             if p.is_file() and p.name not in but}
 
 
+@pytest.mark.slow  # three trainings; the same refusal by a command is tested fast on a held sweep folder below
 def test_a_second_run_into_a_held_folder_is_refused_naming_the_holder_and_changes_nothing(tmp_path, mnist_dir):
     folder = tmp_path / "D"
     common = [*QUIET, f"paths.data_dir={mnist_dir}", f"hydra.run.dir={folder}", "checkpoint_interval=25"]
