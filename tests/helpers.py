@@ -1,8 +1,10 @@
-"""What the tests share: training in-process, counting what a run did, reading what it logged."""
+"""What the tests share: a tiny run in-process (``tiny_run``) or a command as a subprocess
+(``run_command``), counting what a run did, reading what it logged, checking what it said."""
 
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -22,16 +24,59 @@ CONF_DIR = ROOT / "conf"
 # evaluation, which would train the real evaluator (a minute) on first use.
 CPU = ["trainer.accelerator=cpu", "trainer.enable_progress_bar=false"]
 QUIET = [*CPU, "callbacks.sample_quality=null"]
-
-
-def train_command(*args: str) -> list[str]:
-    """``python src/train.py ARGS`` as a subprocess argument list."""
-    return [sys.executable, str(ROOT / "src" / "train.py"), *args]
+# The length of a tiny run, in-process or as a command: 7 iterations, logged every 2nd (and the
+# last), a sample grid and a checkpoint at 5 (and the last). Runs of other lengths name theirs.
+FAST = ["trainer.max_steps=7", "trainer.log_every_n_steps=2", "sample_interval=5", "checkpoint_interval=5"]
 
 
 def compose_config(name: str, overrides: list[str]) -> DictConfig:
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose(config_name=name, overrides=overrides)
+
+
+def tiny_run(output_dir: Path, data_dir: Path, *overrides: str, quality: bool = False) -> DictConfig:
+    """The real train config of a tiny in-process run (FAST, on the CPU) writing into ``output_dir``;
+    quiet: without ``quality``, no sample-quality evaluation, which would train the real evaluator
+    (a minute) on first use. ``overrides`` come last, so they win."""
+    return compose_config("train", [
+        f"paths.output_dir={output_dir}",
+        f"paths.data_dir={data_dir}",
+        f"paths.log_dir={output_dir}",
+        "trainer.accelerator=cpu",
+        *FAST,
+        *([] if quality else ["callbacks.sample_quality=null"]),
+        *overrides,
+    ])
+
+
+def command(script: str, *args: str) -> list[str]:
+    """``python SCRIPT ARGS`` as an argument list, with this interpreter: ``script`` is a command in
+    src/ (``"train.py"``), another script's absolute path, or one of python's options (``"-m"``)."""
+    if not (script.startswith("-") or Path(script).is_absolute()):
+        script = str(ROOT / "src" / script)
+    return [sys.executable, script, *args]
+
+
+def train_command(*args: str) -> list[str]:
+    """``python src/train.py ARGS`` as an argument list (for a process a test signals)."""
+    return command("train.py", *args)
+
+
+def run_command(script: str, *args: str, timeout: float = 300, cwd: Path = ROOT, env: dict | None = None,
+                check: bool = False) -> subprocess.CompletedProcess:
+    """Runs ``command(script, *args)`` in ``cwd`` to its end (an error after ``timeout`` seconds) and
+    returns its exit code, stdout and stderr (text). ``check``: the test fails unless it exits 0."""
+    done = subprocess.run(command(script, *args), cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if check:
+        assert done.returncode == 0, (done.stdout[-2000:] + done.stderr[-3000:])
+    return done
+
+
+def assert_says(message: str, *phrases: str) -> None:
+    """A user-facing message, checked by its key phrases (what went wrong, what to do) rather than word
+    for word: rewording the sentence around them fails no test."""
+    missing = [phrase for phrase in phrases if phrase not in message]
+    assert not missing, f"{missing} not in: {message[-3000:]}"
 
 
 def fit(cfg: DictConfig, *extra_callbacks: L.Callback) -> tuple[L.LightningModule, L.Trainer]:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,7 +12,7 @@ import numpy as np
 import pytest
 
 import ganlab
-from helpers import QUIET, ROOT
+from helpers import QUIET, ROOT, assert_says, run_command
 
 
 def test_a_run_from_python_is_held_in_a_variable(tmp_path, quick_evaluator_dir):
@@ -42,8 +40,9 @@ def test_a_run_from_python_is_held_in_a_variable(tmp_path, quick_evaluator_dir):
 def test_a_refused_setting_is_an_exception_with_the_commands_line(tmp_path):
     with pytest.raises(ganlab.RunFailed) as failed:
         ganlab.train("trainer.max_step=10", f"paths.log_dir={tmp_path}", quiet=True)
-    assert str(failed.value) == ("trainer.max_step is not a setting: did you mean trainer.max_steps? (python "
-                                 "src/train.py --cfg job lists them all; +trainer.max_step=... adds a new one)")
+    assert_says(str(failed.value), "trainer.max_step is not a setting", "did you mean trainer.max_steps?",
+                "python src/train.py --cfg job")
+    assert "\n" not in str(failed.value), "the command's one line"
     assert failed.value.exit_code == 1 and failed.value.folder is None
     with pytest.raises(ganlab.api.UserError, match="is not a run folder or a run's checkpoint"):
         ganlab.load(tmp_path)
@@ -56,7 +55,7 @@ def test_the_api_reads_the_runs_record_not_its_console(tmp_path):
     handoff (run_record.py), not from log lines."""
     with pytest.raises(ganlab.RunFailed) as failed:
         ganlab.train("trainer.max_steps=0", "hydra/job_logging=disabled", f"paths.log_dir={tmp_path}", quiet=True)
-    assert str(failed.value) == "trainer.max_steps=0: give the number of training iterations, e.g. 20000"
+    assert_says(str(failed.value), "trainer.max_steps=0", "give the number of training iterations")
     assert failed.value.exit_code == 1 and failed.value.folder is None
 
 
@@ -86,12 +85,12 @@ except KeyboardInterrupt as err:
     print("interrupted:", err)
 print("still alive")
 """
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    done = run_command("-c", script)
     lines = done.stdout.splitlines()
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     diverged = next(line for line in lines if line.startswith("diverged:"))
-    assert diverged.startswith("diverged: RunFailed 1 training diverged at iteration ")
-    assert diverged.endswith("Lower the learning rates (model.optimizer_g.lr, model.optimizer_d.lr) and train again.")
+    assert diverged.startswith("diverged: RunFailed 1 ")
+    assert_says(diverged, "training diverged at iteration ", "Lower the learning rates", "model.optimizer_g.lr")
     interrupted = next(line for line in lines if line.startswith("interrupted:"))
     assert "SIGINT stopped training after iteration" in interrupted and "resume with ckpt_path=" in interrupted
     assert Path(interrupted.split("ckpt_path=")[1]).is_file(), "the checkpoint it names"

@@ -5,8 +5,6 @@ Each payload below wrote its marker file on main before this check (issue 30).""
 from __future__ import annotations
 
 import io
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +16,7 @@ from ganlab.evaluation import evaluate
 from ganlab.checkpoints.trust import check_targets
 from ganlab.trained_gan import load_gan
 from ganlab.training import train
-from helpers import QUIET, ROOT, compose_config
+from helpers import run_command, tiny_run
 
 
 class _Payload:
@@ -110,11 +108,10 @@ def test_resume_and_auto_resume_refuse_a_hostile_checkpoint(checkpoint, tmp_path
     marker = tmp_path / "marker"
     key, value = payloads(marker)["torch.load of pickle bytes"]
     path = hostile_copy(checkpoint, tmp_path / "run", key, value)
-    common = [*QUIET, f"paths.data_dir={mnist_dir}", "trainer.max_steps=8", f"paths.log_dir={tmp_path}"]
     for how in (f"ckpt_path={path}", "ckpt_path=auto"):
         out = tmp_path / "run" if how == "ckpt_path=auto" else tmp_path / "resume"
         with pytest.raises(UserError, match=r"names 'torch.load' at generator._target_.*allow_targets="):
-            train(compose_config("train", [*common, f"paths.output_dir={out}", how]))
+            train(tiny_run(out, mnist_dir, "trainer.max_steps=8", how))
         assert not marker.exists(), how
 
 
@@ -122,8 +119,8 @@ def test_generate_refuses_it_in_one_line_and_exits_1(checkpoint, tmp_path):
     marker = tmp_path / "marker"
     key, value = payloads(marker)["builtins.open"]
     path = hostile_copy(checkpoint, tmp_path / "run", key, value)
-    done = subprocess.run([sys.executable, str(ROOT / "src" / "generate.py"), f"ckpt_path={path}", "device=cpu",
-                           f"out={tmp_path / 'grid.png'}"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    done = run_command("generate.py", f"ckpt_path={path}", "device=cpu", f"out={tmp_path / 'grid.png'}", cwd=tmp_path,
+                       timeout=120)
     assert done.returncode == 1, done.stderr[-2000:]
     lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
     assert len(lines) == 1 and "names 'builtins.open' at generator._target_" in lines[0], lines

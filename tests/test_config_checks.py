@@ -10,30 +10,32 @@ from hydra.utils import get_class
 from ganlab.config_checks import MOVED
 from ganlab.errors import UserError, user_error
 from ganlab.training import build
+from helpers import assert_says
 
 
-@pytest.mark.parametrize(("override", "message"), [
-    ("model.optimizer_d.lr=abc", "model.optimizer_d.lr='abc': give a number"),
-    ("data.batch_size=2.5", "data.batch_size=2.5: give a whole number"),
-    ("seed=abc", "seed='abc': give a whole number or null"),
-    ("trainer.max_steps=1.5", "trainer.max_steps=1.5: give a whole number"),
-    ("data.sampling=foo", "data.sampling='foo': give 'replacement' or 'shuffle'"),
-    ("model.discriminator.spectral_norm=maybe", "model.discriminator.spectral_norm='maybe': give true or false"),
-    ("sample_interval=often", "sample_interval='often': give a whole number"),
-    ("model.optimizer_g.lr=-1", "model.optimizer_g.lr=-1: give a value above 0, e.g. 0.0002"),
-    ("model.optimizer_d.betas=[0.5,1.5]", "model.optimizer_d.betas=[0.5, 1.5]: give two values in [0, 1), e.g. "
-                                          "[0.5, 0.999]"),
-    ("trainer.devices=0", "trainer.devices=0: give 1 or more devices (or auto, or -1 for all)"),
-    ("data.batch_size=100000", "data.batch_size=100000: give 1 to 60,000 images (MNIST has 60,000)"),
-    ("checkpoint_interval=0", "checkpoint_interval=0: give 1 or more iterations; to switch it off, "
-                              "callbacks.model_checkpoint=null"),
-    ("sample_interval=-5", "sample_interval=-5: give 1 or more iterations; to switch it off, callbacks.sample_grid=null"),
+@pytest.mark.parametrize(("override", "phrases"), [
+    ("model.optimizer_d.lr=abc", ("model.optimizer_d.lr='abc'", "give a number")),
+    ("data.batch_size=2.5", ("data.batch_size=2.5", "give a whole number")),
+    ("seed=abc", ("seed='abc'", "give a whole number or null")),
+    ("trainer.max_steps=1.5", ("trainer.max_steps=1.5", "give a whole number")),
+    ("data.sampling=foo", ("data.sampling='foo'", "give 'replacement' or 'shuffle'")),
+    ("model.discriminator.spectral_norm=maybe", ("model.discriminator.spectral_norm='maybe'", "give true or false")),
+    ("sample_interval=often", ("sample_interval='often'", "give a whole number")),
+    ("model.optimizer_g.lr=-1", ("model.optimizer_g.lr=-1", "give a value above 0")),
+    ("model.optimizer_d.betas=[0.5,1.5]", ("model.optimizer_d.betas=[0.5, 1.5]", "give two values in [0, 1)")),
+    ("trainer.devices=0", ("trainer.devices=0", "give 1 or more devices")),
+    ("data.batch_size=100000", ("data.batch_size=100000", "give 1 to 60,000 images")),
+    ("checkpoint_interval=0", ("checkpoint_interval=0", "give 1 or more iterations", "callbacks.model_checkpoint=null")),
+    ("sample_interval=-5", ("sample_interval=-5", "give 1 or more iterations", "callbacks.sample_grid=null")),
 ])
-def test_a_value_of_the_wrong_type_is_refused_naming_its_key(make_train_cfg, override, message):
-    # the project's own classes check their own ranges as they are built (Hydra wraps what they raise)
+def test_a_value_of_the_wrong_type_is_refused_naming_its_key(make_train_cfg, override, phrases):
+    """Each refusal by its key phrases: the key and value the user typed, and what to give instead.
+    The project's own classes check their own ranges as they are built (Hydra wraps what they raise)."""
     with pytest.raises((UserError, InstantiationException)) as refused:
         build(make_train_cfg(override))
-    assert str(user_error(refused.value)) == message
+    message = str(user_error(refused.value))
+    assert message.startswith(phrases[0]) and "\n" not in message, message
+    assert_says(message, *phrases)
 
 
 @pytest.mark.parametrize("override", ["trainer.precision=bf16-mixed", "model=cgan", "experiment=wgan_gp",

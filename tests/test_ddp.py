@@ -13,27 +13,24 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers import QUIET, ROOT, train_command
+from helpers import QUIET, ROOT, run_command, train_command
 
 ITERATIONS = 60
-FAST = [*QUIET, "trainer.devices=2", f"trainer.max_steps={ITERATIONS}",
-        "trainer.log_every_n_steps=10", "sample_interval=20", "checkpoint_interval=20"]
+TWO_RANKS = [*QUIET, "trainer.devices=2", f"trainer.max_steps={ITERATIONS}",
+             "trainer.log_every_n_steps=10", "sample_interval=20", "checkpoint_interval=20"]
 
 
-def command(run_dir: Path, mnist_dir: Path, *overrides: str) -> list[str]:
-    return train_command(*FAST, f"paths.data_dir={mnist_dir}",
-            f"hydra.run.dir={run_dir}", "+callbacks.probe._target_=ddp_probe.Probe",
-            f"+callbacks.probe.path={run_dir}", *overrides)
+def two_ranks_into(run_dir: Path, mnist_dir: Path, *overrides: str) -> list[str]:
+    """A two-rank run into ``run_dir``, each rank probed (ddp_probe.py)."""
+    return [*TWO_RANKS, f"paths.data_dir={mnist_dir}", f"hydra.run.dir={run_dir}",
+            "+callbacks.probe._target_=ddp_probe.Probe", f"+callbacks.probe.path={run_dir}", *overrides]
 
 
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")])}
 
 
-def run(run_dir: Path, mnist_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
-    done = subprocess.run(command(run_dir, mnist_dir, *overrides), cwd=ROOT, env=ENV, capture_output=True,
-                          text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done
+def run_two_ranks(run_dir: Path, mnist_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
+    return run_command("train.py", *two_ranks_into(run_dir, mnist_dir, *overrides), env=ENV, check=True)
 
 
 def probes(run_dir: Path) -> list[dict]:
@@ -43,7 +40,7 @@ def probes(run_dir: Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def two_ranks(tmp_path_factory, mnist_dir) -> Path:
     run_dir = tmp_path_factory.mktemp("ddp") / "run"
-    run(run_dir, mnist_dir)
+    run_two_ranks(run_dir, mnist_dir)
     return run_dir
 
 
@@ -78,7 +75,7 @@ def test_a_resumed_two_rank_run_equals_the_uninterrupted_one(two_ranks, tmp_path
     shutil.copytree(two_ranks, resumed)
     for probe in resumed.glob("probe_rank*.pt"):
         probe.unlink()
-    run(resumed, mnist_dir, f"ckpt_path={resumed / 'checkpoints' / 'iter_000020.ckpt'}")
+    run_two_ranks(resumed, mnist_dir, f"ckpt_path={resumed / 'checkpoints' / 'iter_000020.ckpt'}")
     for uninterrupted, again in zip(probes(two_ranks), probes(resumed), strict=True):
         assert again["step"] == ITERATIONS
         assert again["batches"] == uninterrupted["batches"][20:], "each rank goes on with its own batches"
@@ -95,8 +92,8 @@ def test_a_signal_to_the_launching_rank_stops_both_after_the_same_iteration(two_
     """``kill`` reaches rank 0 alone; rank 1 stops with it, on a log iteration. Started again into
     its folder (a requeue), the run ends equal to the uninterrupted one."""
     run_dir = tmp_path / "run"
-    process = subprocess.Popen(command(run_dir, mnist_dir, "+callbacks.probe.sleep=0.05"), cwd=ROOT, env=ENV,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(train_command(*two_ranks_into(run_dir, mnist_dir, "+callbacks.probe.sleep=0.05")),
+                               cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not (run_dir / "checkpoints" / "iter_000020.ckpt").exists() and time.monotonic() < deadline:
         assert process.poll() is None, process.communicate()[1][-3000:]
@@ -111,7 +108,7 @@ def test_a_signal_to_the_launching_rank_stops_both_after_the_same_iteration(two_
     assert stopped[0] % 10 == 0 and 20 <= stopped[0] < ITERATIONS
     assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == stopped[0]
 
-    run(run_dir, mnist_dir)  # the same command again: ckpt_path=auto resumes from last.ckpt
+    run_two_ranks(run_dir, mnist_dir)  # the same command again: ckpt_path=auto resumes from last.ckpt
     for uninterrupted, again in zip(probes(two_ranks), probes(run_dir), strict=True):
         assert again["step"] == ITERATIONS
         for name, weight in uninterrupted["weights"].items():

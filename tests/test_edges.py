@@ -16,7 +16,7 @@ import pytest
 from ganlab.errors import UserError
 from ganlab.reporting.console import tensorboard_command
 from ganlab.training import train
-from helpers import QUIET, ROOT, compose_config, train_command
+from helpers import QUIET, ROOT, assert_says, run_command, train_command
 
 
 @pytest.mark.parametrize("name", ["plain", "with space", "with,comma", "it's:odd"])
@@ -32,14 +32,15 @@ def test_the_printed_tensorboard_command_survives_a_shell_and_tensorboard(tmp_pa
 
 @pytest.mark.parametrize("seed", [-1, 2**32])
 def test_a_seed_out_of_range_is_refused_in_one_line(seed, make_train_cfg):
-    with pytest.raises(UserError, match=rf"seed={seed}: give a whole number from 0 to 4294967295, or seed=null"):
+    with pytest.raises(UserError) as refused:
         train(make_train_cfg(f"seed={seed}"))
+    assert_says(str(refused.value), f"seed={seed}", "give a whole number from 0 to 4294967295", "seed=null")
 
 
 @pytest.mark.slow  # a subprocess; the check itself is the in-process test above
 def test_a_seed_out_of_range_on_the_command_line_exits_1_and_leaves_no_folder(tmp_path, mnist_dir):
-    done = subprocess.run(train_command(*QUIET, "seed=-1", f"paths.log_dir={tmp_path}", f"paths.data_dir={mnist_dir}"),
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    done = run_command("train.py", *QUIET, "seed=-1", f"paths.log_dir={tmp_path}", f"paths.data_dir={mnist_dir}",
+                       timeout=120)
     lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
     assert done.returncode == 1 and len(lines) == 1 and "seed=-1: give a whole number" in lines[0], lines
     assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
@@ -60,7 +61,7 @@ def test_ctrl_c_during_the_first_mnist_fetch_exits_130_in_one_line_and_leaves_no
     output = "".join(seen) + rest
     assert process.returncode == 130, output[-3000:]
     assert "Traceback" not in output and "KeyboardInterrupt" not in output, output[-3000:]
-    assert "Ctrl-C stopped the run before training began: nothing was trained" in rest
+    assert_says(rest, "Ctrl-C stopped the run before training began", "nothing was trained")
     assert not run_dir.exists(), "nothing of a run that never trained is left"
 
 
@@ -79,8 +80,7 @@ def test_make_evaluators_command_starts_without_a_runpy_warning():
     about a module imported twice, which ``-m ganlab.metrics.evaluator`` printed."""
     makefile = (ROOT / "Makefile").read_text()
     assert "$(PY) -m ganlab.metrics $(if $(FORCE),--force)" in makefile
-    done = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-m", "ganlab.metrics", "--help"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    done = run_command("-W", "error::RuntimeWarning", "-m", "ganlab.metrics", "--help", timeout=120)
     assert done.returncode == 0 and "--force" in done.stdout, done.stderr[-2000:]
     assert "RuntimeWarning" not in done.stderr
 
@@ -91,9 +91,8 @@ def test_make_evaluator_on_damaged_mnist_is_one_line_and_exit_1(tmp_path):
     raw.mkdir(parents=True)
     for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
         (raw / name).write_bytes(b"not MNIST")
-    done = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-m", "ganlab.metrics", "--data-dir",
-                           str(tmp_path / "data")],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    done = run_command("-W", "error::RuntimeWarning", "-m", "ganlab.metrics", "--data-dir", str(tmp_path / "data"),
+                       timeout=120)
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert lines[-1].startswith("Error: The MNIST files in") and "are damaged" in lines[-1], lines

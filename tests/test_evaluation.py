@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -15,7 +13,7 @@ from ganlab.errors import UserError
 from ganlab.evaluation import default_scores_path, evaluate, format_table, load_samples, write_scores
 from ganlab.trained_gan import pick_device
 from ganlab.metrics import real_training_images
-from helpers import ROOT
+from helpers import run_command
 
 
 def test_checkpoint_report_has_metrics_floor_and_sizes(checkpoint, quick_evaluator_dir):
@@ -59,12 +57,9 @@ def test_bad_requests_are_explained(quick_evaluator_dir, tmp_path, checkpoint):
 def test_command_prints_the_table_and_writes_json(quick_evaluator_dir, tmp_path):
     samples = real_training_images(quick_evaluator_dir, 500, seed=1).squeeze(1).numpy()
     np.save(tmp_path / "s.npy", samples)
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "src" / "evaluate.py"), f"samples={tmp_path / 's.npy'}", "num_samples=500",
-         f"paths.data_dir={quick_evaluator_dir}", f"min_evaluator_accuracy={QUICK_MIN_ACCURACY}"],
-        capture_output=True, text=True, timeout=300, cwd=ROOT,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
+    result = run_command("evaluate.py", f"samples={tmp_path / 's.npy'}", "num_samples=500",
+                         f"paths.data_dir={quick_evaluator_dir}", f"min_evaluator_accuracy={QUICK_MIN_ACCURACY}",
+                         check=True)
     assert "500 samples vs 10000 MNIST test images" in result.stdout
     report = json.loads((tmp_path / "s.metrics.json").read_text())
     assert set(report) >= {"samples", "num_samples", "evaluator", "metrics", "real_floor"}

@@ -11,7 +11,7 @@ import torch
 from ganlab.errors import UserError
 from ganlab.trained_gan import load_gan
 from ganlab.training import train
-from helpers import compose_config
+from helpers import tiny_run
 
 TINY_NETS = '''
 import torch
@@ -77,12 +77,8 @@ def test_a_net_and_a_loss_given_only_through_config_train_and_sample(tmp_path, m
         path.write_text(textwrap.dedent(text))
     monkeypatch.syspath_prepend(str(code))
     run = tmp_path / "run"
-    cfg = compose_config("train", [
-        f"hydra.searchpath=[file://{conf}]", "model=tiny", "loss=squared",
-        f"paths.output_dir={run}", f"paths.data_dir={mnist_dir}", "trainer.accelerator=cpu",
-        "trainer.enable_progress_bar=false", "callbacks.sample_quality=null", "trainer.max_steps=4",
-        "trainer.log_every_n_steps=2", "checkpoint_interval=4", "sample_interval=4",
-    ])
+    cfg = tiny_run(run, mnist_dir, f"hydra.searchpath=[file://{conf}]", "model=tiny", "loss=squared",
+                   "trainer.max_steps=4", "checkpoint_interval=4", "sample_interval=4")
     metrics = train(cfg)
 
     assert {"1_losses/d_loss", "1_losses/g_loss"} <= set(metrics)

@@ -10,8 +10,6 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,11 +24,17 @@ from ganlab.generation import check_request, generate, stream_npy, write_images
 from ganlab.reporting.sweep_page import write_page
 from ganlab.trained_gan import load_gan
 from ganlab.training import train
-from helpers import QUIET, ROOT, fill, train_command
+from helpers import QUIET, assert_says, fill, run_command
 
-RUN_FIX = "Free some space (or point paths.log_dir at a disk that has it) and resume with ckpt_path=auto"
-OUT_FIX = "Free some space, or give out= a path on a disk that has it"
-REPORT_FIX = "Free some space and write the report again"
+# What to do, by its key phrases, after a full disk: in a run, at a command's out=, in the report
+RUN_FIX = ("Free some space", "paths.log_dir", "resume with ckpt_path=auto")
+OUT_FIX = ("Free some space", "give out= a path on a disk that has it")
+REPORT_FIX = ("Free some space", "write the report again")
+
+
+def no_room(name: str, folder: Path) -> str:
+    """What went wrong, by its key phrase."""
+    return f"could not write {name} into {folder}: No space left on device"
 
 
 def no_space(*args, **kwargs):
@@ -65,7 +69,7 @@ def test_a_full_disk_at_a_sample_grid_stops_the_run_in_one_line_and_leaves_no_pn
     with pytest.raises(UserError) as stop:
         train(make_train_cfg("trainer.max_steps=7"))
     samples = tmp_path / "samples"
-    assert str(stop.value) == f"could not write iter_000005.png into {samples}: No space left on device. {RUN_FIX}"
+    assert_says(str(stop.value), no_room("iter_000005.png", samples), *RUN_FIX)
     assert written(samples) == [], "no 0-byte or partial grid"
 
 
@@ -79,7 +83,7 @@ def test_a_full_disk_at_the_end_of_training_is_one_line_naming_the_file(make_tra
     with pytest.raises(UserError) as stop:
         train(make_train_cfg("trainer.max_steps=7"))
     folder = tmp_path / "samples" if name.endswith(".gif") else tmp_path
-    assert str(stop.value) == f"could not write {name} into {folder}: No space left on device. {RUN_FIX}"
+    assert_says(str(stop.value), no_room(name, folder), *RUN_FIX)
     assert not [f for f in written(tmp_path) if name in f], "no partial file"
     for grid in (tmp_path / "samples").glob("iter_*.png"):
         Image.open(grid).verify()  # the grids before it are whole
@@ -98,10 +102,8 @@ def test_a_real_full_disk_at_a_sample_grid(make_train_cfg, small_filesystem):
 def test_a_real_full_disk_at_a_sample_grid_is_one_line_and_exit_1(small_filesystem, mnist_dir, tmp_path):
     disk = small_filesystem("1m")
     fill(disk)
-    done = subprocess.run(train_command(*QUIET, f"paths.data_dir={mnist_dir}", f"hydra.run.dir={tmp_path / 'run'}",
-                                        "trainer.max_steps=7", "sample_interval=5",
-                                        f"callbacks.sample_grid.dirpath={disk / 'samples'}"),
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    done = run_command("train.py", *QUIET, f"paths.data_dir={mnist_dir}", f"hydra.run.dir={tmp_path / 'run'}",
+                       "trainer.max_steps=7", "sample_interval=5", f"callbacks.sample_grid.dirpath={disk / 'samples'}")
     assert done.returncode == 1, done.stderr[-2000:]
     lines = [line for line in (done.stdout + done.stderr).splitlines() if "ERROR" in line or "Error" in line]
     assert len(lines) == 1 and "could not write iter_000005.png" in lines[0], done.stderr[-2000:]
@@ -109,10 +111,11 @@ def test_a_real_full_disk_at_a_sample_grid_is_one_line_and_exit_1(small_filesyst
     assert written(disk) == ["filler"]
 
 
-def npy_refusal(out: Path, n: int, free: int) -> str:
+def npy_refusal(out: Path, n: int, free: int) -> tuple[str, ...]:
+    """The refusal's key phrases: what does not fit where, and what to do."""
     size = 128 + n * 28 * 28 * 4  # np.save's header for this shape, then float32 pixels
-    return (f"out={out}: {n:,} images take {size:,} bytes, but {out.parent} has {free:,} bytes free. "
-            "Free some space, or give out= a path on a disk that has room")
+    return (f"out={out}: {n:,} images take {size:,} bytes", f"{out.parent} has {free:,} bytes free", "Free some space",
+            "give out= a path on a disk that has room")
 
 
 def test_an_npy_too_big_for_its_disk_is_refused_before_the_checkpoint_is_read(tmp_path, monkeypatch):
@@ -120,7 +123,7 @@ def test_an_npy_too_big_for_its_disk_is_refused_before_the_checkpoint_is_read(tm
     monkeypatch.setattr(shutil, "disk_usage", lambda path: real_usage(path)._replace(free=5 << 20))
     with pytest.raises(UserError) as refused:
         check_request(100_000, None, str(tmp_path / "s.npy"))
-    assert str(refused.value) == npy_refusal(tmp_path / "s.npy", 100_000, 5 << 20)
+    assert_says(str(refused.value), *npy_refusal(tmp_path / "s.npy", 100_000, 5 << 20))
     check_request(1000, None, str(tmp_path / "s.npy"))  # 3 MB fits
     monkeypatch.undo()
     with pytest.raises(UserError, match=r"100,000,000,000 images take 313,600,000,000,128 bytes"):
@@ -132,11 +135,11 @@ def test_generate_on_a_real_5_mb_disk_is_refused_in_one_line(checkpoint, small_f
     disk = small_filesystem("5m")
     free = shutil.disk_usage(disk).free
     for n in (100_000, 100_000_000_000):
-        done = subprocess.run([sys.executable, str(ROOT / "src" / "generate.py"), f"ckpt_path={checkpoint}", f"n={n}",
-                               f"out={disk / 's.npy'}"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        done = run_command("generate.py", f"ckpt_path={checkpoint}", f"n={n}", f"out={disk / 's.npy'}")
         output = (done.stdout + done.stderr).strip().splitlines()
         assert done.returncode == 1, (done.returncode, output[-20:])
-        assert len(output) == 1 and output[0].endswith(npy_refusal(disk / "s.npy", n, free)), output[-20:]
+        assert len(output) == 1, output[-20:]
+        assert_says(output[0], *npy_refusal(disk / "s.npy", n, free))
         assert written(disk) == []
 
 
@@ -146,7 +149,7 @@ def test_a_disk_that_fills_while_the_npy_is_written_leaves_nothing(checkpoint, s
     monkeypatch.setattr(shutil, "disk_usage", lambda path: real_usage(path)._replace(free=1 << 40))
     with pytest.raises(UserError) as stop:
         stream_npy(load_gan(checkpoint), 1000, disk / "s.npy")  # 3 MB into 1 MB
-    assert str(stop.value) == f"could not write s.npy into {disk}: No space left on device. {OUT_FIX}"
+    assert_says(str(stop.value), no_room("s.npy", disk), *OUT_FIX)
     assert written(disk) == []
 
 
@@ -160,7 +163,7 @@ def test_a_full_disk_while_generating_or_scoring_is_one_line_and_leaves_nothing(
                        (tmp_path / "s.metrics.json", lambda out: write_scores({"fid": 1.0}, out))):  # evaluate.py's
         with pytest.raises(UserError) as stop:
             write(out)
-        assert str(stop.value) == f"could not write {out.name} into {tmp_path}: No space left on device. {OUT_FIX}"
+        assert_says(str(stop.value), no_room(out.name, tmp_path), *OUT_FIX)
     assert written(tmp_path) == []
 
 
@@ -193,8 +196,7 @@ def test_a_full_disk_while_writing_the_report_is_one_line(run_to_report, monkeyp
     monkeypatch.setattr(Figure, "savefig", fails_for(Figure.savefig, "report_curves.png"))
     with pytest.raises(UserError) as stop:
         write_page(run_to_report)
-    assert str(stop.value) == (f"could not write report_curves.png into {run_to_report}: No space left on device. "
-                               f"{REPORT_FIX}")
+    assert_says(str(stop.value), no_room("report_curves.png", run_to_report), *REPORT_FIX)
     monkeypatch.undo()
     monkeypatch.setattr(os, "fsync", no_space)
     with pytest.raises(UserError, match=f"could not write report_curves.png into {run_to_report}: No space left"):
@@ -207,9 +209,8 @@ def test_the_report_on_a_real_full_disk_is_one_line_and_exit_1(run_to_report, sm
     disk = small_filesystem("2m")
     shutil.copytree(run_to_report, disk / "run")
     fill(disk)
-    done = subprocess.run([sys.executable, str(ROOT / "src" / "report.py"), str(disk / "run")], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    done = run_command("report.py", str(disk / "run"))
     assert done.returncode == 1
-    assert done.stderr.strip() == f"could not write report_curves.png into {disk / 'run'}: No space left on device. " \
-                                  f"{REPORT_FIX}", done.stderr[-2000:]
+    (line,) = done.stderr.strip().splitlines()
+    assert_says(line, no_room("report_curves.png", disk / "run"), *REPORT_FIX)
     assert not [f for f in written(disk) if "report" in f]

@@ -15,21 +15,22 @@ import pytest
 
 from ganlab.stopping.signals import Interrupted, StopAtIterationEnd
 from ganlab.training import train
-from helpers import QUIET, ROOT, assert_same_state, compose_config, final_state, fit, scalars, train_command
+from helpers import (QUIET, ROOT, assert_same_state, assert_says, final_state, fit, run_command, scalars, tiny_run,
+                     train_command)
 
 ITERATIONS = 150
-FAST = [*QUIET, f"trainer.max_steps={ITERATIONS}", "trainer.log_every_n_steps=1",
-        "sample_interval=1000"]
+# Long enough to interrupt: 150 iterations, each one logged (its curve compared), no sample grids
+INTERRUPTIBLE = [f"trainer.max_steps={ITERATIONS}", "trainer.log_every_n_steps=1", "sample_interval=1000"]
 
 
-def command(run_dir: Path, mnist_dir: Path, *overrides: str) -> list[str]:
-    return train_command(*FAST, f"paths.data_dir={mnist_dir}",
-            f"hydra.run.dir={run_dir}", *overrides)
+def run_into(run_dir: Path, mnist_dir: Path, *overrides: str) -> list[str]:
+    """The overrides of a command's run into ``run_dir``."""
+    return [*QUIET, *INTERRUPTIBLE, f"paths.data_dir={mnist_dir}", f"hydra.run.dir={run_dir}", *overrides]
 
 
 def interrupted_run(run_dir: Path, mnist_dir: Path, signum: int, after: Path, delay: float) -> subprocess.CompletedProcess:
     """Starts a run and sends ``signum`` ``delay`` seconds after ``after`` exists."""
-    process = subprocess.Popen(command(run_dir, mnist_dir, "checkpoint_interval=10"), cwd=ROOT,
+    process = subprocess.Popen(train_command(*run_into(run_dir, mnist_dir, "checkpoint_interval=10")), cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not after.exists() and process.poll() is None and time.monotonic() < deadline:
@@ -44,8 +45,7 @@ def interrupted_run(run_dir: Path, mnist_dir: Path, signum: int, after: Path, de
 def uninterrupted(tmp_path_factory, mnist_dir) -> Path:
     """The same run uninterrupted, in-process (the same computation, without a second start-up)."""
     run_dir = tmp_path_factory.mktemp("uninterrupted")
-    train(compose_config("train", [*FAST, f"paths.data_dir={mnist_dir}", f"paths.output_dir={run_dir}",
-                                   f"paths.log_dir={run_dir}", "checkpoint_interval=10"]))
+    train(tiny_run(run_dir, mnist_dir, *INTERRUPTIBLE, "checkpoint_interval=10"))
     return run_dir
 
 
@@ -63,9 +63,7 @@ def interrupt_and_resume(tmp_path, mnist_dir, uninterrupted, signum, after_check
     assert adam_steps == [state["step"], 2 * state["step"]], "a whole iteration: one G step and two D steps each"
 
     how = [] if requeue else [f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}"]
-    resumed = subprocess.run(command(run_dir, mnist_dir, "checkpoint_interval=10", *how),
-                             cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    resumed = run_command("train.py", *run_into(run_dir, mnist_dir, "checkpoint_interval=10", *how), check=True)
     if requeue:
         assert "the newest checkpoint in this run's folder (ckpt_path=auto)" in resumed.stderr + resumed.stdout
         assert (run_dir / ".hydra" / "config.yaml").is_file() and list(run_dir.glob(".hydra/resumed_*/config.yaml"))
@@ -93,10 +91,10 @@ def test_a_fresh_start_over_a_run_folder_with_checkpoints_is_refused(tmp_path, m
     run_dir = tmp_path / "run"
     (run_dir / "checkpoints").mkdir(parents=True)
     (run_dir / "checkpoints" / "last.ckpt").write_bytes(b"a run's checkpoint")
-    with pytest.raises(ValueError, match="already holds checkpoints of a run, which a fresh start would overwrite: "
-                                         "resume it with ckpt_path=auto"):
-        train(compose_config("train", [*FAST, f"paths.data_dir={mnist_dir}", f"paths.output_dir={run_dir}",
-                                       "ckpt_path=null"]))
+    with pytest.raises(ValueError) as refused:
+        train(tiny_run(run_dir, mnist_dir, *INTERRUPTIBLE, "ckpt_path=null"))
+    assert_says(str(refused.value), "already holds checkpoints of a run", "a fresh start would overwrite",
+                "resume it with ckpt_path=auto")
     assert (run_dir / "checkpoints" / "last.ckpt").read_bytes() == b"a run's checkpoint"
 
 
@@ -165,7 +163,7 @@ def test_a_sigterm_before_training_starts_is_still_an_interruption(make_train_cf
 def test_an_interrupted_sweep_says_which_jobs_ran_and_which_never_started(tmp_path, mnist_dir):
     sweep_dir = tmp_path / "sweep"
     process = subprocess.Popen(
-        train_command("-m", *FAST, f"paths.data_dir={mnist_dir}",
+        train_command("-m", *QUIET, *INTERRUPTIBLE, f"paths.data_dir={mnist_dir}",
          f"hydra.sweep.dir={sweep_dir}", "hydra.sweep.subdir=${hydra.job.num}", "checkpoint_interval=10",
          "trainer.max_steps=20,100000,30,40"),
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -224,8 +222,8 @@ def test_a_closed_terminal_stops_the_run_with_its_checkpoint_and_pictures(tmp_pa
         os.setsid()
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
-    args = [a for a in command(run_dir, mnist_dir, "checkpoint_interval=10", "sample_interval=20",
-                               "trainer.max_steps=100000") if a != "trainer.enable_progress_bar=false"]
+    args = [a for a in train_command(*run_into(run_dir, mnist_dir, "checkpoint_interval=10", "sample_interval=20",
+                                               "trainer.max_steps=100000")) if a != "trainer.enable_progress_bar=false"]
     process = subprocess.Popen(args, cwd=ROOT, stdin=follower, stdout=follower, stderr=follower,
                                preexec_fn=own_terminal)
     os.close(follower)

@@ -13,15 +13,16 @@ import pytest
 import torch
 
 from ganlab.training import train
-from helpers import QUIET, ROOT, assert_same_state, compose_config, final_state, train_command
+from helpers import QUIET, ROOT, assert_same_state, final_state, tiny_run, train_command
 
 ITERATIONS = 200
-FAST = [*QUIET, f"trainer.max_steps={ITERATIONS}", "trainer.log_every_n_steps=10",
-        "checkpoint_interval=20", "sample_interval=1000", "seed=3"]
+# A sweep's job: 200 iterations, a checkpoint every 20, no sample grids
+SWEEP_JOB = [f"trainer.max_steps={ITERATIONS}", "trainer.log_every_n_steps=10", "checkpoint_interval=20",
+             "sample_interval=1000", "seed=3"]
 
 
 def sweep(sweep_dir: Path, mnist_dir: Path, *overrides: str, new_session: bool = False) -> subprocess.Popen:
-    return subprocess.Popen(train_command("-m", *FAST, f"paths.data_dir={mnist_dir}",
+    return subprocess.Popen(train_command("-m", *QUIET, *SWEEP_JOB, f"paths.data_dir={mnist_dir}",
                              f"hydra.sweep.dir={sweep_dir}", "hydra.sweep.subdir=${hydra.job.num}", *overrides),
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=new_session)
@@ -58,8 +59,7 @@ def test_a_preempted_submitit_job_is_requeued_and_resumes_exactly(tmp_path, mnis
     assert "Requeued job" in job_log
 
     uninterrupted = tmp_path / "uninterrupted"
-    train(compose_config("train", [*FAST, f"paths.data_dir={mnist_dir}", f"paths.output_dir={uninterrupted}",
-                                   f"paths.log_dir={uninterrupted}"]))
+    train(tiny_run(uninterrupted, mnist_dir, *SWEEP_JOB))
     resumed = final_state(sweep_dir / "0")
     assert resumed["step"] == ITERATIONS
     assert_same_state(resumed, final_state(uninterrupted))

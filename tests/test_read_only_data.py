@@ -23,8 +23,8 @@ from ganlab.evaluation import evaluate
 from ganlab.metrics import load_evaluator
 from ganlab.metrics.callback import SampleQualityMetrics
 from ganlab.training import train
-from conftest import QUICK_MIN_ACCURACY, small_run
-from helpers import CPU, ROOT, train_command
+from conftest import QUICK_MIN_ACCURACY
+from helpers import CPU, assert_says, run_command, tiny_run
 
 
 
@@ -33,9 +33,9 @@ def quality(num_samples: int = 100) -> list[str]:
             f"+callbacks.sample_quality.min_evaluator_accuracy={QUICK_MIN_ACCURACY}"]
 
 
-def refusal(data_dir: Path, what: str) -> str:
-    return (f"{what}, but {data_dir} cannot be written (Read-only file system): give paths.data_dir= a folder you "
-            f"can write (a copy of {data_dir} keeps what it already holds)")
+def refusal(data_dir: Path, what: str) -> tuple[str, ...]:
+    """The refusal's key phrases: what must be written, where it cannot be, and what to do."""
+    return what, f"{data_dir} cannot be written (Read-only file system)", "give paths.data_dir= a folder you can write"
 
 
 @pytest.fixture
@@ -93,7 +93,7 @@ def test_training_and_evaluate_read_a_complete_cache_in_a_read_only_data_dir(tmp
     (data / "evaluator" / "real_floor_100.json").write_text(json.dumps(floor))
     shared, before = read_only(data), listing(data)
 
-    metrics = train(small_run(tmp_path / "run", shared, *quality()))
+    metrics = train(tiny_run(tmp_path / "run", shared, *quality(), quality=True))
     assert math.isfinite(metrics["4_quality/fid"]) and metrics["floor/fid"] == 0.25, "the cached floor, read"
     report = evaluate(shared, ckpt_path=tmp_path / "run" / "checkpoints" / "last.ckpt", num_samples=100,
                       min_evaluator_accuracy=QUICK_MIN_ACCURACY)
@@ -108,8 +108,8 @@ def test_a_floor_that_cannot_be_cached_is_scored_all_the_same_with_a_line(tmp_pa
     callback.evaluator_sha256 = "the evaluator's sha256"
     callback.quality = SimpleNamespace(real_floor=lambda data_dir, n: {"fid": 0.5, "num_samples": n})  # its scores
     assert callback.real_floor() == {"fid": 0.5}
-    assert ("The real-data floor is not cached (Read-only file system): it is scored again at the end of each run; "
-            "give paths.data_dir= a folder you can write to keep it") in caplog.text
+    assert_says(caplog.text, "The real-data floor is not cached (Read-only file system)", "scored again",
+                "give paths.data_dir= a folder you can write")
     assert not (shared / "evaluator" / "real_floor_120.json").exists()
 
 
@@ -117,19 +117,20 @@ def test_what_must_be_written_into_a_read_only_data_dir_is_refused_in_one_line(t
                                                                               read_only):
     shared = read_only(data_dir_with(tmp_path / "data", mnist_dir))  # MNIST, but no evaluator
     not_cached = refusal(shared, f"No MNIST evaluator is cached in {shared / 'evaluator'}, so one must be trained there")
-    done = subprocess.run(train_command(*CPU, f"paths.data_dir={shared}", f"hydra.run.dir={tmp_path / 'run'}",
-                                        "trainer.max_steps=3"), cwd=ROOT, capture_output=True, text=True, timeout=300)
+    done = run_command("train.py", *CPU, f"paths.data_dir={shared}", f"hydra.run.dir={tmp_path / 'run'}",
+                       "trainer.max_steps=3")
     lines = [line for line in (done.stdout + done.stderr).splitlines() if "ERROR" in line or "Error" in line]
     assert done.returncode == 1 and len(lines) == 1, done.stderr[-3000:]
-    assert lines[0].endswith(not_cached) and "Traceback" not in done.stderr
+    assert_says(lines[0], *not_cached)
+    assert "Traceback" not in done.stderr
     assert not (tmp_path / "run").exists(), "the refused run leaves no folder"
 
     with pytest.raises(UserError) as refused:  # evaluate.py would train it too
         evaluate(shared, ckpt_path=checkpoint, num_samples=100)
-    assert str(refused.value) == not_cached
+    assert_says(str(refused.value), *not_cached)
 
     (tmp_path / "empty").mkdir()
     empty = read_only(tmp_path / "empty")
     with pytest.raises(UserError) as refused:
         ensure_mnist(empty)
-    assert str(refused.value) == refusal(empty, f"MNIST is not in {empty / 'MNIST' / 'raw'}, so it must be fetched there")
+    assert_says(str(refused.value), *refusal(empty, f"MNIST is not in {empty / 'MNIST' / 'raw'}, so it must be fetched there"))

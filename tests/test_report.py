@@ -11,7 +11,7 @@ from PIL import Image
 
 from ganlab.reporting.sweep_page import write_page
 from ganlab.training import train
-from helpers import scalars
+from helpers import assert_says, scalars
 
 
 def test_the_report_reads_finished_failed_and_not_yet_started_jobs(checkpoint, tmp_path):
@@ -199,8 +199,9 @@ def test_a_sweep_folder_that_cannot_be_read_is_one_warning_line(tmp_path, caplog
     with caplog.at_level(logging.INFO, logger="ganlab"):
         SweepSummary().on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path / "sweep")}}}))
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert warnings == [f"Could not compare the sweep's settings (UserError: {tmp_path / 'sweep'} holds no runs (no "
-                        "folder with a .hydra record of src/train.py)); its page may say more"]
+    assert len(warnings) == 1, warnings
+    assert_says(warnings[0], "Could not compare the sweep's settings", f"{tmp_path / 'sweep'} holds no runs",
+                "its page may say more")
 
 
 def test_the_table_goes_to_csv_and_load_sweep_returns_it_and_each_run(tmp_path):

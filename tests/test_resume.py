@@ -12,7 +12,7 @@ from ganlab.errors import UserError
 from ganlab.divergence import Diverged
 from ganlab.checkpoints.resume import resolve_ckpt_path
 from ganlab.training import build
-from helpers import StepCounter, fit, scalars
+from helpers import StepCounter, assert_says, fit, scalars
 
 
 def test_a_changed_learning_rate_is_refused_with_both_values(make_train_cfg, checkpoint):
@@ -164,8 +164,8 @@ def test_a_damaged_checkpoint_given_by_name_names_the_intact_ones_beside_it(make
     damage(checkpoints / "last.ckpt")
     with pytest.raises(UserError) as refused:
         build(make_train_cfg(f"ckpt_path={checkpoints / 'last.ckpt'}", "trainer.max_steps=12"))
-    assert str(refused.value).endswith(f"Intact checkpoints beside it: {checkpoints / 'iter_000010.ckpt'}, "
-                                       f"{checkpoints / 'iter_000005.ckpt'}")
+    assert_says(str(refused.value), "Intact checkpoints beside it", f"{checkpoints / 'iter_000010.ckpt'}, "
+                f"{checkpoints / 'iter_000005.ckpt'}")
 
 
 def test_a_checkpoint_with_non_finite_weights_is_refused_before_training(make_train_cfg, checkpoint, tmp_path):
@@ -174,9 +174,9 @@ def test_a_checkpoint_with_non_finite_weights_is_refused_before_training(make_tr
     diverged = tmp_path / "checkpoints" / "diverged.ckpt"
     diverged.parent.mkdir()
     torch.save(state, diverged)
-    with pytest.raises(UserError, match=r"holds non-finite weights \(generator.net.0.weight\): its training "
-                                        "diverged, and a resume would train NaN"):
+    with pytest.raises(UserError) as refused:
         build(make_train_cfg(f"ckpt_path={diverged}", output_dir=tmp_path / "other"))
+    assert_says(str(refused.value), "holds non-finite weights (generator.net.0.weight)", "its training diverged")
 
 
 def test_divergence_after_a_resume_names_the_checkpoint_it_resumed_from(make_train_cfg, checkpoint, tmp_path):

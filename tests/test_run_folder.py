@@ -7,16 +7,14 @@ import hashlib
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
-from hydra.errors import InstantiationException
 
-from ganlab.errors import UserError, user_error
+from ganlab.errors import UserError
 from ganlab.run_folders import lock
 from ganlab.training import run
-from helpers import QUIET, ROOT, train_command
+from helpers import QUIET, ROOT, assert_says, command, run_command, train_command
 
 
 def files_of(folder, but=()):
@@ -25,6 +23,7 @@ def files_of(folder, but=()):
             if p.is_file() and p.name not in but}
 
 
+@pytest.mark.slow  # three trainings; the same refusal by a command is tested fast on a held sweep folder below
 def test_a_second_run_into_a_held_folder_is_refused_naming_the_holder_and_changes_nothing(tmp_path, mnist_dir):
     folder = tmp_path / "D"
     common = [*QUIET, f"paths.data_dir={mnist_dir}", f"hydra.run.dir={folder}", "checkpoint_interval=25"]
@@ -37,32 +36,26 @@ def test_a_second_run_into_a_held_folder_is_refused_naming_the_holder_and_change
             time.sleep(0.2)
         first.send_signal(signal.SIGSTOP)  # holds the folder, writes nothing while the second one tries
         before = files_of(folder)
-        second = subprocess.run(train_command(*common, "trainer.max_steps=100", "seed=2"), cwd=ROOT,
-                                capture_output=True, text=True, timeout=120)
+        second = run_command("train.py", *common, "trainer.max_steps=100", "seed=2", timeout=120)
         assert second.returncode == 1
-        lines = [line for line in second.stderr.splitlines() if line.strip()]
-        assert lines == [f"Error: {folder} is in use by another run (pid {first.pid} on {os.uname().nodename}): give "
-                         "this run a folder of its own (hydra.run.dir=...), or resume that run with ckpt_path=auto "
-                         "once it has stopped"]
+        (line,) = [line for line in second.stderr.splitlines() if line.strip()]
+        assert_says(line, f"Error: {folder} is in use by another run (pid {first.pid} on {os.uname().nodename})",
+                    "a folder of its own (hydra.run.dir=...)", "resume that run with ckpt_path=auto")
         assert files_of(folder) == before, "the refused run wrote nothing into the folder"
     finally:
         first.kill()  # SIGKILL: its lock must not outlive it
         first.wait()
     done = max(int(p.stem.split("_")[1]) for p in (folder / "checkpoints").glob("iter_*.ckpt"))
-    again = subprocess.run(train_command(*common, f"trainer.max_steps={done + 5}", "seed=1"), cwd=ROOT,
-                           capture_output=True, text=True, timeout=300)
-    assert again.returncode == 0, again.stderr[-2000:]
+    again = run_command("train.py", *common, f"trainer.max_steps={done + 5}", "seed=1", check=True)
     assert "the newest checkpoint in this run's folder (ckpt_path=auto)" in again.stdout + again.stderr
 
 
 def test_a_refused_resume_leaves_no_record_of_itself(tmp_path, mnist_dir):
     folder = tmp_path / "D"
     common = [*QUIET, f"paths.data_dir={mnist_dir}", f"hydra.run.dir={folder}", "trainer.max_steps=5"]
-    done = subprocess.run(train_command(*common), cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
+    run_command("train.py", *common, check=True)
     before = files_of(folder, but=[lock.LOCK_NAME])  # which process last held it, nothing more
-    refused = subprocess.run(train_command(*common, "model.optimizer_g.lr=0.01"), cwd=ROOT, capture_output=True,
-                             text=True, timeout=300)
+    refused = run_command("train.py", *common, "model.optimizer_g.lr=0.01")
     assert refused.returncode == 1
     assert "was trained with other settings" in refused.stdout + refused.stderr
     assert files_of(folder, but=[lock.LOCK_NAME]) == before, "no .hydra/resumed_* config, no lines in train.log"
@@ -84,11 +77,9 @@ def test_a_run_refused_before_it_trained_leaves_no_folder(make_train_cfg, tmp_pa
     lock.claim(folder)  # what the train command's Hydra callback does before anything is written
     (folder / ".hydra").mkdir()
     (folder / ".hydra" / "config.yaml").write_text("what Hydra writes first\n")
-    # a class's own check (data.batch_size) comes wrapped in Hydra's InstantiationException
-    with pytest.raises((UserError, InstantiationException)) as refused:
+    with pytest.raises(UserError):
         run(make_train_cfg(override, f"paths.data_dir={mnist_dir}" if "data_dir" not in override else override,
                            output_dir=folder))
-    assert user_error(refused.value) is not None, refused.value
     assert not folder.exists(), sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
 
 
@@ -100,13 +91,12 @@ def test_a_run_folder_that_is_a_file_is_refused_in_one_line(tmp_path):
 
 def test_a_sweep_into_a_held_sweep_folder_is_refused(tmp_path):
     sweep = tmp_path / "sweep"
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from ganlab.run_folders.lock import claim; "
-                               "claim(sys.argv[1]); print('held', flush=True); time.sleep(60)", str(sweep)],
+    holder = subprocess.Popen(command("-c", "import sys, time; from ganlab.run_folders.lock import claim; "
+                                      "claim(sys.argv[1]); print('held', flush=True); time.sleep(60)", str(sweep)),
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        done = subprocess.run(train_command("-m", *QUIET, "data.batch_size=32,64", f"hydra.sweep.dir={sweep}"),
-                              cwd=ROOT, capture_output=True, text=True, timeout=120)
+        done = run_command("train.py", "-m", *QUIET, "data.batch_size=32,64", f"hydra.sweep.dir={sweep}", timeout=120)
     finally:
         holder.kill()
         holder.wait()

@@ -15,20 +15,21 @@ import pytest
 import yaml
 
 from ganlab.checkpoints.reading import read_checkpoint
-from helpers import QUIET, ROOT, train_command
+from helpers import CPU, QUIET, ROOT, run_command, train_command
 
 pytestmark = pytest.mark.slow  # several trainings each, killed and resumed
 
 
-def search_command(sweep_dir: Path, data_dir: Path, *overrides: str) -> list[str]:
-    return train_command("-m", "hparams_search=optuna", *QUIET, "optimized_metric=1_losses/g_loss",
-                         "trainer.log_every_n_steps=10", f"paths.data_dir={data_dir}", f"hydra.sweep.dir={sweep_dir}",
-                         *overrides)
+def search_args(sweep_dir: Path, data_dir: Path, *overrides: str) -> list[str]:
+    """``src/train.py``'s arguments for a search into ``sweep_dir``."""
+    return ["-m", "hparams_search=optuna", *QUIET, "optimized_metric=1_losses/g_loss", "trainer.log_every_n_steps=10",
+            f"paths.data_dir={data_dir}", f"hydra.sweep.dir={sweep_dir}", *overrides]
 
 
-def start(command: list[str], log: Path) -> subprocess.Popen:
+def start(args: list[str], log: Path) -> subprocess.Popen:
     with open(log, "w") as out:
-        return subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(train_command(*args), cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
 
 
 def step_in(folder: Path) -> int:
@@ -69,17 +70,17 @@ def states(sweep_dir: Path) -> list[tuple[int, str, object]]:
 
 def test_a_trial_interrupted_twice_resumes_each_time_in_its_first_folder(tmp_path, mnist_dir):
     sweep = tmp_path / "search"
-    command = search_command(sweep, mnist_dir, "hydra.sweeper.n_trials=2", "trainer.max_steps=300",
-                             "checkpoint_interval=20")
+    args = search_args(sweep, mnist_dir, "hydra.sweeper.n_trials=2", "trainer.max_steps=300",
+                       "checkpoint_interval=20")
     for run, kill_at in (("first", 40), ("second", 120)):
         log = tmp_path / f"{run}.log"
-        process = start(command, log)
+        process = start(args, log)
         wait_for_step(sweep, "0", kill_at, process, log)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=300) == 143, log.read_text()[-3000:]
     stopped_at = step_in(folders(sweep)["0"])
     third = tmp_path / "third.log"
-    process = start(command, third)
+    process = start(args, third)
     assert process.wait(timeout=600) == 0, third.read_text()[-3000:]
     assert "trial 2 resumes trial 1 in its folder" in third.read_text()
     assert sorted(folders(sweep)) == ["0", "3"], "trial 0's line trained in 0_ only; the new trial in its own"
@@ -93,10 +94,10 @@ def test_a_trial_interrupted_twice_resumes_each_time_in_its_first_folder(tmp_pat
 
 def test_a_killed_joblib_sweeper_stops_its_workers_and_the_rerun_finishes_their_trials(tmp_path, mnist_dir):
     sweep = tmp_path / "search"
-    command = search_command(sweep, mnist_dir, "hydra/launcher=joblib", "hydra.sweeper.n_jobs=2",
-                             "hydra.sweeper.n_trials=2", "trainer.max_steps=300", "checkpoint_interval=20")
+    args = search_args(sweep, mnist_dir, "hydra/launcher=joblib", "hydra.sweeper.n_jobs=2",
+                       "hydra.sweeper.n_trials=2", "trainer.max_steps=300", "checkpoint_interval=20")
     log = tmp_path / "first.log"
-    process = start(command, log)
+    process = start(args, log)
     wait_for_step(sweep, "0", 40, process, log)
     wait_for_step(sweep, "1", 40, process, log)
     workers = [int(t.user_attrs["pid"]) for t in optuna.load_study(
@@ -114,7 +115,7 @@ def test_a_killed_joblib_sweeper_stops_its_workers_and_the_rerun_finishes_their_
     at_kill = {name: step_in(folder) for name, folder in folders(sweep).items()}
     assert all(0 < step < 300 for step in at_kill.values()), at_kill
     again = tmp_path / "again.log"
-    process = start(command, again)
+    process = start(args, again)
     assert process.wait(timeout=600) == 0, again.read_text()[-3000:]
     assert sorted(folders(sweep)) == ["0", "1"], "resumed in their own folders"
     assert sorted(trained(again)) == sorted((step, 300) for step in at_kill.values())
@@ -124,12 +125,10 @@ def test_a_killed_joblib_sweeper_stops_its_workers_and_the_rerun_finishes_their_
 
 def test_a_trial_whose_checkpoint_reached_the_end_is_finished_not_failed(tmp_path, quick_evaluator_dir):
     sweep = tmp_path / "search"
-    command = train_command("-m", "hparams_search=optuna", *QUIET[:2], "trainer.max_steps=6", "eval_interval=6",
-                            "callbacks.sample_quality.num_samples=300",
-                            "+callbacks.sample_quality.min_evaluator_accuracy=0.9", "hydra.sweeper.n_trials=1",
-                            f"paths.data_dir={quick_evaluator_dir}", f"hydra.sweep.dir={sweep}")
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
+    args = ["-m", "hparams_search=optuna", *CPU, "trainer.max_steps=6", "eval_interval=6",
+            "callbacks.sample_quality.num_samples=300", "+callbacks.sample_quality.min_evaluator_accuracy=0.9",
+            "hydra.sweeper.n_trials=1", f"paths.data_dir={quick_evaluator_dir}", f"hydra.sweep.dir={sweep}"]
+    run_command("train.py", *args, timeout=600, check=True)
     # As if its job was killed after its last checkpoint, before the study heard of it: a study in
     # which trial 0, with the same values, is interrupted
     url = f"sqlite:///{sweep / 'optuna.db'}"
@@ -139,7 +138,7 @@ def test_a_trial_whose_checkpoint_reached_the_end_is_finished_not_failed(tmp_pat
     study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL, params=first.params,
                                               distributions=first.distributions,
                                               user_attrs={"interrupted": True, "folder": 0}))
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    done = run_command("train.py", *args, timeout=600)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-3000:]
     assert "trial 1 resumes trial 0 in its folder" in output and "Trained iterations 6-6" in output
@@ -156,8 +155,7 @@ def test_a_damaged_study_file_is_named_before_anything_is_written(tmp_path):
         sweep = tmp_path / str(len(damage))
         sweep.mkdir()
         (sweep / "optuna.db").write_bytes(damage)
-        done = subprocess.run(search_command(sweep, tmp_path, "hydra.sweeper.n_trials=1"), cwd=ROOT,
-                              capture_output=True, text=True, timeout=300)
+        done = run_command("train.py", *search_args(sweep, tmp_path, "hydra.sweeper.n_trials=1"))
         output = done.stdout + done.stderr
         assert done.returncode == 1 and "Traceback" not in output
         assert f"the study file {sweep / 'optuna.db'} is damaged: it cannot be read as an SQLite database" in output
