@@ -20,7 +20,7 @@ from ganlab.config_checks import check_config
 from ganlab.errors import UserError
 from ganlab.engine.engine import settle_device
 from ganlab.metrics.callback import SampleQualityMetrics
-from ganlab.metrics.evaluator import check_it_can_be_trained
+from ganlab.metrics.evaluator_cache import check_it_can_be_trained
 from ganlab.reporting.clock import TrainingClock
 from ganlab.reporting.console import announce, last_logged, quiet_libraries, summarise
 from ganlab.reporting.hparams import log_hyperparameters

@@ -10,7 +10,7 @@ import lightning as L
 from ganlab import tags
 from ganlab.errors import UserError
 from ganlab.metrics import SampleQuality, load_evaluator
-from ganlab.metrics.evaluator import train_in_a_process_of_its_own
+from ganlab.metrics.evaluator_cache import train_in_a_process_of_its_own
 from ganlab.schedule import ends_interval
 from ganlab.safety.divergence import check_weights
 from ganlab.safety.whole_files import NotWritten, write_whole
