@@ -107,6 +107,9 @@ class SweepSummary(Callback):
         try:
             from ganlab.reporting.sweep_page import Study, read_sweep
 
+            # the sweep's own config names its callbacks: their measures say which way is better. (The
+            # report command, given any folder, imports nothing it names.)
+            tags.import_measures_of(config)
             lines = Study(*read_sweep(folder)).lines()
         except Exception as err:  # noqa: BLE001  the jobs have run: a folder it cannot read is one line, not a traceback
             lines = []
