@@ -216,7 +216,7 @@ def main() -> None:
 def evaluation_seconds(overrides: list[str], device: torch.device) -> str:
     """Seconds for one evaluation of 10,000 samples, with the cached evaluator (not trained here)."""
     from ganlab.metrics.callback import SampleQualityMetrics
-    from ganlab.metrics.evaluator import METADATA_NAME, cache_dir
+    from ganlab.metrics.evaluator_cache import METADATA_NAME, cache_dir
 
     cfg = compose_cfg(overrides)
     if not (cache_dir(cfg.paths.data_dir) / METADATA_NAME).is_file():

@@ -14,7 +14,7 @@ import torch
 import torchvision.transforms.functional as TF
 
 import ganlab.metrics.classifier as classifier_module
-import ganlab.metrics.evaluator as evaluator_module
+import ganlab.metrics.evaluator_cache as evaluator_module
 from ganlab.data import load_mnist, scale_pixels
 from ganlab.metrics import (
     EvaluatorCacheError,
@@ -275,7 +275,7 @@ def test_force_retrains_and_replaces_saying_so(cache_copy, caplog):
     weights, metadata = cache_files(cache_copy)
     old_sha = json.loads(metadata.read_text())["weights_sha256"]
     other = dataclasses.replace(QUICK, train_subset=2000, seed=1)  # this test is about replacing, not accuracy
-    with caplog.at_level(logging.INFO, logger="ganlab.metrics.evaluator"):
+    with caplog.at_level(logging.INFO, logger="ganlab.metrics.evaluator_cache"):
         _, meta = train_evaluator(cache_copy, force=True, settings=other, min_accuracy=0)
     assert "force=True: retraining" in caplog.text and "replace" in caplog.text
     assert meta["weights_sha256"] != old_sha and meta["training"]["seed"] == 1
@@ -347,3 +347,15 @@ def test_label_accuracy_checks_a_conditional_generator(evaluator, reference, mni
     ignores = quality.score(images, (labels + 1) % 10)  # every image asked for the wrong digit
     assert ignores["label_accuracy"] < 0.1 and ignores["min_label_accuracy"] < 0.1
     assert "label_accuracy" not in quality.score(images)
+
+
+def test_a_run_without_a_cached_evaluator_trains_it_in_a_child_that_runs(tmp_path):
+    """The child is ``python -m ganlab.metrics``, the package's entry point: ``-m`` on the cache
+    module itself ran nothing and exited 0, leaving no evaluator. On damaged MNIST the child fails
+    fast, and its one line reaches the run."""
+    raw = tmp_path / "data" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        (raw / name).write_bytes(b"not MNIST")
+    with pytest.raises(EvaluatorCacheError, match=r"training the MNIST evaluator failed .*: Error: The MNIST files in"):
+        evaluator_module.train_in_a_process_of_its_own(tmp_path / "data")

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from ganlab import run_record
+from ganlab import run_record, tags
 from ganlab.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -180,8 +180,9 @@ class Run:
 
     @property
     def metrics(self) -> dict[str, float]:
-        """Each logged scalar's last value: the losses, D's statistics, the last evaluation, final/*."""
-        return {tag: float(values[-1]) for tag, (_, values) in self.curves.items() if len(values)}
+        """Each logged scalar's last value by its tag today (tags.py): the losses, D's statistics, the last
+        evaluation, final/*."""
+        return {tags.current(tag): float(values[-1]) for tag, (_, values) in self.curves.items() if len(values)}
 
     def grids(self) -> list[tuple[int, Path]]:
         """The sample grids drawn during training, as (iteration, file)."""

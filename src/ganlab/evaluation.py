@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ganlab import tags
 from ganlab.errors import UserError
 from ganlab.generation import FIX, generate
 from ganlab.trained_gan import load_gan
@@ -19,9 +20,6 @@ from ganlab.metrics import SampleQuality, load_evaluator
 from ganlab.whole_files import write_whole
 
 log = logging.getLogger(__name__)
-
-# The order of the printed table; class shares follow.
-TABLE = ("fid", "classifier_score", "precision", "recall", "min_class_share", "class_kl")
 
 
 def evaluate(
@@ -108,8 +106,9 @@ def write_scores(report: dict[str, Any], path: str | os.PathLike) -> Path:
 
 def format_table(report: dict[str, Any]) -> str:
     metrics, floor = report["metrics"], report.get("real_floor", {})
-    names = [*TABLE, *(k for k in ("label_accuracy", "min_label_accuracy") if k in metrics)]
-    names += [f"class_share_{d}" for d in range(10)]
+    # the scores the registry knows (tags.py), the headline ones first; a column of four decimals
+    scores = [m for m in tags.MEASURES.values() if m.is_score and m.name in metrics]
+    names = [m.name for m in sorted(scores, key=lambda m: not m.headline)]
     lines = [f"{report['num_samples']} samples vs {report['num_reference']} MNIST test images "
              f"(evaluator {report['evaluator']['weights_sha256'][:12]}, "
              f"test accuracy {report['evaluator']['test_accuracy']:.4f})",

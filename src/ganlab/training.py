@@ -15,16 +15,17 @@ from hydra.utils import instantiate
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from ganlab import run_record
+from ganlab import run_record, tags
 from ganlab.checkpoints.reading import read_checkpoint
 from ganlab.checkpoints.resume import purge_step, resolve_ckpt_path
 from ganlab.config_checks import check_config
 from ganlab.errors import UserError
 from ganlab.engine.engine import settle_device
 from ganlab.metrics.callback import SampleQualityMetrics
-from ganlab.metrics.evaluator import check_it_can_be_trained
+from ganlab.metrics.evaluator_cache import check_it_can_be_trained
 from ganlab.reporting.clock import TrainingClock
 from ganlab.reporting.console import announce, last_logged, quiet_libraries, summarise
+from ganlab.reporting.finals import FinalValues, last_values
 from ganlab.reporting.hparams import log_hyperparameters
 from ganlab.reporting.progress import IterationProgressBar, progress_callback
 from ganlab.run_folders.lock import training_begins
@@ -113,12 +114,12 @@ def train(cfg: DictConfig) -> dict[str, float]:
                     callback.evaluate(trainer, model)
         finally:
             trainer.loggers = loggers
-    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
-    for callback in trainer.callbacks:  # e.g. 4_quality/fid from SampleQualityMetrics
-        metrics.update(getattr(callback, "results", {}))
+    metrics = last_values(trainer)  # e.g. 1_losses/d_loss from the module, 4_quality/fid from SampleQualityMetrics
+    clock = next(c for c in trainer.callbacks if isinstance(c, TrainingClock))
+    if clock.seconds > 0:  # logged by the clock to the loggers directly: returned too, so a search may minimise it
+        metrics[tags.TRAINING_SECONDS] = clock.seconds
     if trainer.global_step == first:  # started again after its end: its results are what it logged then
         metrics = {**last_logged(cfg.paths.output_dir), **metrics}
-    clock = next(c for c in trainer.callbacks if isinstance(c, TrainingClock))
     summarise(trainer, cfg.paths.output_dir, first, clock.this_session, time.perf_counter() - start, metrics)
     return metrics
 
@@ -159,7 +160,8 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule: L.LightningDataModule = instantiate(cfg.data, **derived_data_settings(cfg))
     model: L.LightningModule = instantiate(cfg.model)
-    callbacks = [TrainingClock(), *(instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None)]
+    callbacks = [TrainingClock(), *(instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None),
+                 FinalValues()]
     # Lightning's switch: the project's bar in a terminal; off, or in a file, a line now and then
     progress = progress_callback(cfg.trainer.get("enable_progress_bar", True))
     callbacks.append(progress)

@@ -164,8 +164,7 @@ class Engine(L.Callback):
         if is_log_iteration(trainer) and trainer.global_step % trainer.log_every_n_steps:
             # Lightning hands logged values to the loggers on its own every-n schedule, which the
             # last iteration of a run of, say, 130 (or 30) at every 50 misses: handed over here.
-            groups = (tags.LOSSES, tags.DISCRIMINATOR, tags.CONFUSION)
-            last = {k: float(v) for k, v in trainer.callback_metrics.items() if k.split("/")[0] in groups}
+            last = tags.measured(trainer.callback_metrics)  # every registered value logged with self.log
             for logger in trainer.loggers:
                 logger.log_metrics(last, step=trainer.global_step)
 

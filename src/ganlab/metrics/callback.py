@@ -10,21 +10,19 @@ import lightning as L
 from ganlab import tags
 from ganlab.errors import UserError
 from ganlab.metrics import SampleQuality, load_evaluator
-from ganlab.metrics.evaluator import train_in_a_process_of_its_own
+from ganlab.metrics.evaluator_cache import train_in_a_process_of_its_own
 from ganlab.schedule import ends_interval
 from ganlab.divergence import check_weights
 from ganlab.whole_files import NotWritten, write_whole
 
 log = logging.getLogger(__name__)
 
-# The metrics that stand for a run in TensorBoard's HPARAMS tab.
-HEADLINE = ("fid", "classifier_score", "precision", "recall", "min_class_share", "class_kl")
-
 
 class SampleQualityMetrics(L.Callback):
     """Every ``every_n_iterations`` and after the last iteration, draws ``num_samples`` images from G
     and scores them against the MNIST test set with the MNIST evaluator (ganlab.metrics): logged
-    under ``4_quality/`` and ``5_digits/``, and the last evaluation's headline numbers as ``final/*`` for HPARAMS.
+    under ``4_quality/`` and ``5_digits/`` (tags.py); the last evaluation's are its ``results``, whose
+    headline numbers become ``final/*`` for HPARAMS (reporting/finals.py).
 
     Rank 0 scores alone (the other ranks wait at their next synchronisation). The samples always
     come from the same noise seed, so two evaluations differ only by the generator.
@@ -49,8 +47,6 @@ class SampleQualityMetrics(L.Callback):
         self.latest: dict[str, float] = {}
         self.results: dict[str, float] = {}  # the last evaluation as logged; train() returns these
         self.evaluated_at: int | None = None
-        # declared to TensorBoard's HPARAMS tab when the run starts (reporting/hparams.py)
-        self.final_metrics = tuple(tags.final(name) for name in HEADLINE)
 
     def setup(self, trainer: L.Trainer, pl_module, stage: str) -> None:
         if stage != "fit" or not trainer.is_global_zero or self.quality is not None:
@@ -98,9 +94,6 @@ class SampleQualityMetrics(L.Callback):
     def on_train_end(self, trainer: L.Trainer, pl_module) -> None:
         if not trainer.is_global_zero or not self.latest:
             return
-        final = {tags.final(k): float(self.latest.get(k, float("nan"))) for k in HEADLINE}
-        for logger in trainer.loggers:
-            logger.log_metrics(final, step=trainer.global_step)
         # what real images score, for the summary to show beside each metric (cached: seconds once)
         self.results.update({f"floor/{k}": v for k, v in self.real_floor().items()})
 

@@ -1,4 +1,4 @@
-"""Sample quality of MNIST digits, measured in the space of the MNIST evaluator (evaluator.py).
+"""Sample quality of MNIST digits, measured in the space of the MNIST evaluator (evaluator_cache.py).
 
 ``SampleQuality(evaluator, reference).score(images)`` returns plain numbers:
 
@@ -32,7 +32,7 @@ from torchmetrics.image.inception import InceptionScore
 from ganlab.data import load_mnist, scale_pixels
 from ganlab.errors import UserError
 from ganlab.metrics.classifier import MNISTClassifier
-from ganlab.metrics.evaluator import load_evaluator
+from ganlab.metrics.evaluator_cache import load_evaluator
 
 NUM_CLASSES = 10
 DEFAULT_SAMPLES = 10_000

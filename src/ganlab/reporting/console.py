@@ -43,19 +43,6 @@ def announce(run_dir: str | Path, module: L.LightningModule, resumed_from: str |
         f"{name} {type(net).__name__} ({sum(p.numel() for p in net.parameters()):,} parameters)" for name, net in nets))
 
 
-# The sample-quality scores the summary shows, by their name in metrics/quality.py: what they are
-# called, which way is better
-SCORES = {
-    "fid": ("FID", "lower"),
-    "classifier_score": ("classifier score", "higher"),
-    "precision": ("precision", "higher"),
-    "recall": ("recall", "higher"),
-    "min_class_share": ("smallest digit share", "higher"),
-    "class_kl": ("digit imbalance (KL)", "lower"),
-    "label_accuracy": ("digit asked for, drawn", "higher"),
-}
-
-
 @rank_zero_only
 def summarise(trainer: L.Trainer, run_dir: str | Path, first_iteration: int, training_seconds: float,
               wall_seconds: float, metrics: dict) -> None:
@@ -69,17 +56,17 @@ def summarise(trainer: L.Trainer, run_dir: str | Path, first_iteration: int, tra
         log.info("Trained iterations %d-%d in %.1f s of training (%.1f it/s); %.1f s wall, start-up, evaluation and "
                  "checkpoints included", first_iteration, trainer.global_step, training_seconds,
                  done / training_seconds if training_seconds > 0 else float("nan"), wall_seconds)
-    losses = [f"{name} {metrics[key]:.4g}" for name, key in (("d_loss", tags.D_LOSS), ("g_loss", tags.G_LOSS),
-              ("d_accuracy", tags.D_ACCURACY)) if key in metrics]
-    if losses:
-        log.info("Final: %s", ", ".join(losses))
-    scores = [(name, metrics[tags.score(key)], metrics.get(f"floor/{key}"), better)
-              for key, (name, better) in SCORES.items() if tags.score(key) in metrics]
-    if scores:
+    # the headline measures (tags.py): the game's on one line, the samples' scores one a line
+    shown = [m for m in tags.headline() if m.tag in metrics]
+    if game := [f"{m.label} {m.shown(metrics[m.tag])}" for m in shown if not m.is_score]:
+        log.info("Final: %s", ", ".join(game))
+    if scores := [m for m in shown if m.is_score]:
         log.info("Sample quality at iteration %d (real MNIST images score the value in brackets):", trainer.global_step)
-        for name, value, floor, better in scores:
-            real = f" [{floor:.4g}]" if floor is not None else ""
-            log.info("  %-22s %8.4g%s  (%s is better)", name, value, real, better)
+        for m in scores:
+            floor = metrics.get(f"floor/{m.name}")
+            real = f" [{m.shown(floor)}]" if floor is not None else ""
+            better = f"  ({m.better} is better)" if m.better else ""
+            log.info("  %-22s %8s%s%s", m.label, m.shown(metrics[m.tag]), real, better)
     grids = sorted((run_dir / "samples").glob("iter_*.png"))
     if grids:
         log.info("Last sample grid: %s", grids[-1])
@@ -120,6 +107,9 @@ class SweepSummary(Callback):
         try:
             from ganlab.reporting.sweep_page import Study, read_sweep
 
+            # the sweep's own config names its callbacks: their measures say which way is better. (The
+            # report command, given any folder, imports nothing it names.)
+            tags.import_measures_of(config)
             lines = Study(*read_sweep(folder)).lines()
         except Exception as err:  # noqa: BLE001  the jobs have run: a folder it cannot read is one line, not a traceback
             lines = []

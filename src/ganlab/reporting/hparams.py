@@ -16,10 +16,10 @@ from ganlab import tags
 
 def log_hyperparameters(trainer: L.Trainer, cfg: DictConfig) -> None:
     """The run's config goes to every logger (TensorBoard keeps it as hparams.yaml). TensorBoard's
-    HPARAMS tab gets what defines the run (``run_definition``), with the ``final/*`` metrics that
-    callbacks log when training ends as its metric columns."""
+    HPARAMS tab gets what defines the run (``run_definition``), with the ``final/*`` value of every
+    headline measure (tags.py; logged when training ends, reporting/finals.py) as its metric columns."""
     params = _without_plumbing(OmegaConf.to_container(cfg, resolve=True))
-    final = [name for callback in trainer.callbacks for name in getattr(callback, "final_metrics", ())]
+    final = tags.finals()
     for logger in trainer.loggers:
         logger.log_hyperparams(params)
         if isinstance(logger, TensorBoardLogger):
@@ -32,33 +32,25 @@ def _exactly(tag: str) -> str:
 
 
 # TensorBoard's CUSTOM SCALARS tab, in the order a learner reads a GAN: the game (both losses on
-# one chart), D's view of it, then the samples' quality. Tags are regular expressions there.
-LAYOUT = {
-    "1. The game": {
-        "losses: D and G": ["Multiline", [_exactly(tags.D_LOSS), _exactly(tags.G_LOSS)]],
-    },
-    "2. D's view": {
-        "D's accuracy (the book's)": ["Multiline", [_exactly(tags.D_ACCURACY)]],
-        "D on real and generated images": ["Multiline", [_exactly(tag) for tag in (
-            tags.D_REAL, tags.D_FAKE, tags.D_OUTPUT_REAL, tags.D_OUTPUT_FAKE)]],
-        "confusion matrix (rates)": ["Multiline", [rf"{tags.CONFUSION}/.*"]],
-    },
-    "3. Sample quality": {
-        "FID (lower is better)": ["Multiline", [_exactly(tags.score("fid"))]],
-        "precision and recall (higher is better)": ["Multiline", [_exactly(tags.score("precision")),
-                                                                   _exactly(tags.score("recall"))]],
-        "classifier score (higher is better, 1-10)": ["Multiline", [_exactly(tags.score("classifier_score"))]],
-        "digit balance": ["Multiline", [_exactly(tags.score("min_class_share")), _exactly(tags.score("class_kl"))]],
-    },
-    "4. Speed": {
-        "training time, s (reporting/clock.py)": ["Multiline", [_exactly(tags.TRAINING_SECONDS)]],
-    },
-}
+# one chart), D's view of it, then the samples' quality. A group of values of one's own gets a
+# section named by its group.
+SECTIONS = {tags.LOSSES: "1. The game", tags.DISCRIMINATOR: "2. D's view", tags.CONFUSION: "2. D's view",
+            tags.QUALITY: "3. Sample quality", tags.DIGITS: "3. Sample quality", tags.TIME: "4. Speed"}
+
+
+def layout() -> dict:
+    """The CUSTOM SCALARS layout: each measure with a ``chart`` (tags.py), on its chart, in its group's section."""
+    sections: dict[str, dict[str, list]] = {}
+    for measure in tags.MEASURES.values():
+        if measure.chart is not None:
+            charts = sections.setdefault(SECTIONS.get(measure.group, measure.group), {})
+            charts.setdefault(measure.chart, ["Multiline", []])[1].append(_exactly(measure.tag))
+    return sections
 
 
 @rank_zero_only
 def declare_layout(logger: TensorBoardLogger) -> None:
-    logger.experiment.add_custom_scalars(LAYOUT)
+    logger.experiment.add_custom_scalars(layout())
 
 
 @rank_zero_only

@@ -23,16 +23,20 @@ from ganlab.reporting.tensorboard import read_scalars
 from ganlab.whole_files import write_whole
 from ganlab.search.study import outcomes
 
-# The curves and final values the table and the plots show, when a job logged them
+# The curves the plots show, when a job logged them
 CURVES = (tags.D_LOSS, tags.G_LOSS, tags.D_ACCURACY, tags.score("fid"))
-# The evaluations read for the score at equal images seen
-SCORE_CURVES = tuple(tags.score(name) for name in ("fid", "classifier_score", "precision", "recall"))
-FINALS = tuple(tags.final(name) for name in ("d_loss", "g_loss", "d_accuracy", "fid", "classifier_score",
-                                             "precision", "recall"))
-# Which way is better, for the sample-quality scores (the losses and D's accuracy have no better side)
-BETTER = {tags.final("fid"): min, tags.final("classifier_score"): max, tags.final("precision"): max,
-          tags.final("recall"): max, tags.score("fid"): min, tags.score("classifier_score"): max,
-          tags.score("precision"): max, tags.score("recall"): max}
+
+
+def score_curves() -> list[str]:
+    """The evaluations read for the score at equal images seen: the headline scores (tags.py)."""
+    return [m.tag for m in tags.headline() if m.is_score and m.better]
+
+
+def better(tag: str):
+    """``min`` or ``max``, for a value with a better side (tags.py); None for the losses and D's statistics."""
+    return {"lower": min, "higher": max}.get(tags.better(tag))
+
+
 PANELS_A_ROW = 3
 FIX = "Free some space and write the report again"  # what to do when a file of the report cannot be written
 
@@ -112,11 +116,12 @@ def read_job(folder: Path) -> Job:
     def scalars(tag: str) -> list | None:
         return logged.get(tag) or logged.get(former.get(tag))
 
-    for tag in dict.fromkeys((*CURVES, *SCORE_CURVES)):
+    for tag in dict.fromkeys((*CURVES, *score_curves())):
         if events := scalars(tag):
             job.curves[tag] = [(e.step, e.value) for e in events]
             job.iterations = max(job.iterations, events[-1].step)
-    for tag in FINALS:
+    # every final/* it logged: the headline measures' (reporting/finals.py), a user's own included
+    for tag in tags.in_order([*tags.finals(), *(t for t in logged if t.startswith(f"{tags.FINAL}/"))]):
         if events := scalars(tag):
             job.finals[tag] = events[-1].value
     if clock := scalars(tags.TRAINING_SECONDS):  # the run's own count of its training time (reporting/clock.py)
@@ -198,22 +203,22 @@ class Study:
         self.setting_keys = [k for k in keys if k != seeds.SEED]
         self.settings = seeds.group(jobs, keys)
         self.several_seeds = len(jobs) > 1 and any(len(s.runs) > 1 for s in self.settings)
-        self.finals = [tag for tag in FINALS if any(tag in j.finals for j in jobs)]
+        self.finals = tags.in_order(tag for j in jobs for tag in j.finals)
         # the score at equal images seen: only where settings see different numbers of images an iteration
         self.equal_images: dict[str, int] = {}
         if len({j.images_per_iteration for j in jobs}) > 1 and all(j.images_per_iteration for j in jobs):
-            for tag in SCORE_CURVES:
+            for tag in score_curves():
                 if (images := common_images(jobs, tag)) is not None:
                     self.equal_images[tag] = images
         self.verdicts = {}
         if len(self.settings) > 1:
             for tag in self.finals:
-                if tag in BETTER:
-                    self.verdicts[tag] = seeds.judge(tag, self.settings, lambda s, t=tag: _values(s, t), BETTER[tag])
+                if better(tag):
+                    self.verdicts[tag] = seeds.judge(tag, self.settings, lambda s, t=tag: _values(s, t), better(tag))
             for tag, images in self.equal_images.items():
                 name = _at_images(tag, images)
                 self.verdicts[name] = seeds.judge(name, self.settings, lambda s, t=tag, i=images: _values_at(s, t, i),
-                                                  BETTER[tag])
+                                                  better(tag))
         self.verdicts = {tag: v for tag, v in self.verdicts.items() if v is not None}
 
     @property
@@ -402,8 +407,8 @@ def _panels(plt, count: int):
 
 
 def _titled(tag: str) -> str:
-    better = BETTER.get(tag)
-    return f"{tag} ({'lower' if better is min else 'higher'} is better)" if better else tag
+    side = tags.better(tag)
+    return f"{tag} ({side} is better)" if side else tag
 
 
 def _log_axis(key: str, values: list[float]) -> bool:
@@ -473,8 +478,9 @@ def _runs_table(study: Study, folder_names: bool) -> str:
         cells = [html.escape(str(c)) for c in (job.folder.name if folder_names else job.folder.name.split("_")[0],
                  *(job.overrides.get(k, "") for k in keys), job.status, str(job.iterations),
                  _shown(job.seconds), _shown(job.speed), f"{job.images_seen:,}" if job.images_seen else "")]
-        cells += [f"{job.finals[tag]:.4g}" if tag in job.finals else "" for tag in finals]
-        cells += [f"{v:.4g}" if (v := score_at_images(job, t, i)) is not None else "" for t, i in study.equal_images.items()]
+        cells += [tags.shown(tag, job.finals[tag]) if tag in job.finals else "" for tag in finals]
+        cells += [tags.shown(t, v) if (v := score_at_images(job, t, i)) is not None else ""
+                  for t, i in study.equal_images.items()]
         rows.append(_row(cells))
     return f'<table id="runs"><tr>{"".join(f"<th>{html.escape(h)}</th>" for h in head)}</tr>{"".join(rows)}</table>'
 

@@ -2,7 +2,7 @@
 
 TensorBoard keeps a tag's metadata from the first event it reads for it and shows its description
 on the chart (the (i) beside a card's title). Lightning's ``log_metrics`` and torch's ``add_scalar``
-take no description, so the first value of each tag is written here with one (ganlab/tags.py), as
+take no description, so the first value of each tag is written here with its registered one (tags.py), as
 a tensor summary: TensorBoard's fast loader (its Rust data server, used when installed) drops the
 description of a plain ``simple_value``. Every later value goes through Lightning as usual. A run's
 first session start is marked too, so that TensorBoard replaces a resumed run's cut-short steps.
@@ -42,7 +42,7 @@ class DescribedTensorBoardLogger(TensorBoardLogger):
             self.session_marked = True
         rest = {}
         for name, value in metrics.items():
-            description = tags.DESCRIPTIONS.get(name)
+            description = tags.description(name)
             if description is None or name in self.described or isinstance(value, Mapping):
                 rest[name] = value
                 continue

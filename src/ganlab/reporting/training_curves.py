@@ -13,20 +13,16 @@ from ganlab.schedule import is_log_iteration
 
 class TrainingCurves(L.Callback):
     """Keeps the logged D loss, G loss and D accuracy; at the end of training draws them against
-    iterations (like the book's figures) into ``path`` and logs their last values as ``final/*``,
-    the metrics of TensorBoard's HPARAMS tab.
+    iterations (like the book's figures) into ``path``.
 
     The history is saved in checkpoints, so a resumed run draws the whole run.
     """
 
     KEYS = (tags.D_LOSS, tags.G_LOSS, tags.D_ACCURACY)
-    FINAL = {tags.D_LOSS: tags.final("d_loss"), tags.G_LOSS: tags.final("g_loss"), tags.D_ACCURACY: tags.final("d_accuracy")}
 
     def __init__(self, path: str):
         self.path = Path(path)
         self.history: dict[str, list[float]] = {"iteration": [], **{k: [] for k in self.KEYS}}
-        # declared to TensorBoard's HPARAMS tab when the run starts (reporting/hparams.py)
-        self.final_metrics = tuple(self.FINAL.values())
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         if not is_log_iteration(trainer):
@@ -39,10 +35,6 @@ class TrainingCurves(L.Callback):
     def on_train_end(self, trainer: L.Trainer, pl_module) -> None:
         if not trainer.is_global_zero or not self.history["iteration"]:
             return
-        final = {self.FINAL[k]: self.history[k][-1] for k in self.KEYS if not math.isnan(self.history[k][-1])}
-        for logger in trainer.loggers:
-            logger.log_metrics(final, step=trainer.global_step)
-            logger.save()
         self.plot()
 
     def plot(self) -> Path:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, ListConfig
 
@@ -21,13 +23,28 @@ def metric_names(cfg: DictConfig) -> list[str]:
     return [str(n) for n in name] if isinstance(name, ListConfig) else [str(name)] if name else []
 
 
-def check_objective(cfg: DictConfig) -> None:
-    """Before training: a search for a sample-quality metric (4_quality/*, 5_digits/*) needs the
-    evaluation that measures it."""
-    for name in metric_names(cfg):
+def check_metric_names(cfg: DictConfig, names: list[str] | None = None) -> list[str]:
+    """``optimized_metric``'s names (or ``names``), each one a value a run returns (tags.py, the
+    measures of the callbacks ``cfg`` names included); the sweeper checks them in its process
+    before any trial, training before it trains."""
+    tags.import_measures_of(cfg)
+    names = metric_names(cfg) if names is None else names
+    for name in names:
         if name in tags.FORMER:
             raise UserError(f"optimized_metric={name} is a metric's former name: it is logged as "
                             f"{tags.FORMER[name]} (optimized_metric={tags.FORMER[name]})")
+        if tags.measure(name) is None or name.startswith(f"{tags.FINAL}/"):
+            known = tags.optimisable()
+            close = difflib.get_close_matches(name, known, n=1)
+            raise UserError(f"optimized_metric={name} is not a metric a run returns: " + (
+                f"did you mean {close[0]}?" if close else f"choose one of {', '.join(known)}"))
+    return names
+
+
+def check_objective(cfg: DictConfig) -> None:
+    """Before training: ``optimized_metric`` names values a run returns, and a search for a
+    sample-quality metric (4_quality/*, 5_digits/*) needs the evaluation that measures it."""
+    for name in check_metric_names(cfg):
         if searching() and tags.is_score(name) and not (cfg.get("callbacks") or {}).get("sample_quality"):
             raise UserError(f"optimized_metric={name} comes from the sample-quality evaluation, which "
                             "callbacks.sample_quality=null switches off: the search would have nothing to optimise")

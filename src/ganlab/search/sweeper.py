@@ -18,7 +18,6 @@ one each). Trials report their metric at each evaluation and stop when the prune
 
 from __future__ import annotations
 
-import difflib
 import logging
 import os
 import socket
@@ -34,17 +33,14 @@ from hydra.types import HydraContext, TaskFunction
 from hydra.utils import get_method
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from ganlab import tags
 from ganlab.errors import UserError, one_line_errors
 from ganlab.search import sampler as samplers
 from ganlab.search import space
+from ganlab.search.objective import check_metric_names
 from ganlab.search.study import DEFAULT_NAME, DIR, FOLDER, HOST, INTERRUPTED, PID, RESUMES, SWEEPER, Study, \
     abandoned, build_storage, counted, make_pruner, sweeper_alive, to_resume, trained_by
 
 log = logging.getLogger(__name__)
-# What a run returns to a sweeper: the last logged losses and D's statistics, the last evaluation's scores
-RETURNED = sorted(tag for tag in tags.DESCRIPTIONS if tags.is_score(tag) or tag.split("/")[0] in (
-    tags.LOSSES, tags.DISCRIMINATOR, tags.CONFUSION))
 
 
 class Search(Sweeper):
@@ -148,11 +144,7 @@ class Search(Sweeper):
             if len(metrics) != len(self.directions):
                 raise UserError(f"optimized_metric has {len(metrics)} metric(s) and hydra.sweeper.direction "
                                 f"{len(self.directions)}: give one direction for each")
-            for name in metrics:
-                if name not in RETURNED:
-                    close = difflib.get_close_matches(str(name), RETURNED, n=1)
-                    raise UserError(f"optimized_metric={name} is not a metric a run returns: " + (
-                        f"did you mean {close[0]}?" if close else f"choose one of {', '.join(RETURNED)}"))
+            check_metric_names(self.config, metrics)  # each a value a run returns (tags.py), before any trial
         if self.pruner != "none" and len(self.directions) > 1:
             raise UserError(f"hydra.sweeper.pruner={self.pruner} judges one metric; a search for "
                             f"{len(self.directions)} prunes nothing: set hydra.sweeper.pruner=none")

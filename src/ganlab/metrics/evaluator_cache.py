@@ -1,5 +1,6 @@
-"""The MNIST evaluator: the classifier (classifier.py) the sample quality metrics measure with,
-trained once and cached. ``python -m ganlab.metrics.evaluator`` (``make evaluator``) trains it.
+"""The MNIST evaluator's cache: the classifier (classifier.py) the sample quality metrics measure
+with, trained once, kept beside the data and checked when loaded. ``python -m ganlab.metrics``
+(``make evaluator``) trains it.
 
 Inception features mean nothing on MNIST, so the field measures MNIST samples with a classifier
 trained on MNIST itself (TF-GAN's ``mnist_score`` and ``mnist_frechet_distance``). The classifier
@@ -136,7 +137,8 @@ def train_in_a_process_of_its_own(data_dir: str | os.PathLike, device: str | tor
              cache_dir(data_dir))
     package_root = str(Path(__file__).resolve().parents[2])  # so the child imports this very ganlab
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
-    command = [sys.executable, "-m", "ganlab.metrics.evaluator", "--data-dir", str(data_dir), "--device", str(device)]
+    # the package's entry point (metrics/__main__.py): this module has none, so ``-m`` on it would do nothing
+    command = [sys.executable, "-m", "ganlab.metrics", "--data-dir", str(data_dir), "--device", str(device)]
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
