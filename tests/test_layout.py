@@ -11,12 +11,12 @@ from helpers import ROOT
 PACKAGE = ROOT / "src" / "ganlab"
 # Bottom to top: a part may import parts of its own layer or below, never above.
 LAYERS = [
-    {"errors", "tags", "schedule", "command_line", "run_record"},
+    {"errors", "tags", "schedule", "run_record"},
     {"safety", "data", "run_folders"},
     {"engine", "metrics", "search"},
     {"models", "reporting"},
     {"config_checks", "trained_gan", "generation", "evaluation"},
-    {"training", "api"},
+    {"training", "api", "command_line", "__main__"},  # command_line: the commands' entry points
 ]
 LAYER = {part: i for i, parts in enumerate(LAYERS) for part in parts}
 
