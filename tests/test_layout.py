@@ -11,13 +11,13 @@ from helpers import ROOT
 PACKAGE = ROOT / "src" / "ganlab"
 # Bottom to top: a part may import parts of its own layer or below, never above.
 LAYERS = [
-    {"errors", "tags", "schedule", "command_line", "run_record", "whole_files", "file_locks"},
+    {"errors", "tags", "schedule", "run_record", "whole_files", "file_locks"},
     {"divergence", "data", "run_folders"},
     {"checkpoints", "stopping"},
     {"engine", "metrics", "search"},
     {"models", "reporting"},
     {"config_checks", "trained_gan", "generation", "evaluation"},
-    {"training", "api"},
+    {"training", "api", "command_line", "__main__"},  # command_line: the commands' entry points
 ]
 LAYER = {part: i for i, parts in enumerate(LAYERS) for part in parts}
 

@@ -1,7 +1,7 @@
 """The project from Python (a notebook, a prompt): train a run, hold it in a variable, look at it.
 
     import ganlab
-    run = ganlab.train("trainer.max_steps=2000")      # the same overrides as src/train.py
+    run = ganlab.train("trainer.max_steps=2000")      # the same overrides as python src/train.py
     run.metrics["4_quality/fid"]                      # every logged value's last, final/* included
     run.curves["1_losses/d_loss"]                     # (iterations, values) as numpy arrays
     run.grid()                                        # the last sample grid, shown inline by Jupyter
@@ -20,12 +20,19 @@ their timestamps, the progress lines as a bar (a notebook widget where ipywidget
 Errors are exceptions carrying the command's one line; Ctrl-C stops the run after the iteration
 under way, with its checkpoint, then raises KeyboardInterrupt. Sweeps and searches stay on the
 command line (``python src/train.py -m ...``).
+
+The run is ``python -m ganlab`` (ganlab/__main__.py: src/train.py's command) with this very ganlab
+on its path, so an installed package (``pip install .``) trains with the configs inside it, from
+anywhere; its runs land under ``./logs`` and MNIST under ``./data`` of the current directory, as for
+any Hydra app (``paths.log_dir=...``, ``paths.data_dir=...`` put them elsewhere). From a checkout
+they are the checkout's logs/ and data/, as for ``python src/train.py``.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import site
 import subprocess
 import sys
 import tempfile
@@ -37,9 +44,9 @@ import numpy as np
 
 from ganlab import run_record, tags
 from ganlab.errors import UserError
+from ganlab.run_folders.resolvers import project_root
 
-ROOT = Path(__file__).resolve().parents[2]
-TRAIN = ROOT / "src" / "train.py"
+COMMAND = [sys.executable, "-m", "ganlab"]  # src/train.py's command, also where there is no src/
 
 
 class RunFailed(RuntimeError):
@@ -52,7 +59,8 @@ class RunFailed(RuntimeError):
 
 
 def train(*overrides: str, quiet: bool = False) -> Run:
-    """Trains ``python src/train.py *overrides`` and returns the run. ``quiet``: no lines, the bar only."""
+    """Trains ``python src/train.py *overrides`` (``python -m ganlab *overrides``) and returns the
+    run. ``quiet``: no lines, the bar only."""
     if multirun := [o for o in overrides if o in ("-m", "--multirun") or o.startswith("hydra.mode=")]:
         raise UserError(f"{multirun[0]}: sweeps and searches run from the command line "
                         "(python src/train.py -m ...); ganlab.load reads any of their jobs")
@@ -61,9 +69,9 @@ def train(*overrides: str, quiet: bool = False) -> Run:
 
 
 def _train(overrides: tuple[str, ...], quiet: bool, record_path: Path) -> Run:
-    process = subprocess.Popen([sys.executable, str(TRAIN), "trainer.enable_progress_bar=false", *overrides],
-                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-                               env={**os.environ, run_record.ENV: str(record_path)},
+    process = subprocess.Popen([*COMMAND, "trainer.enable_progress_bar=false", *overrides],
+                               cwd=project_root(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               bufsize=1, env=_child_env(record_path),
                                start_new_session=True)  # Ctrl-C reaches this process, which forwards it
     watch = _Watch(quiet, record_path)
     try:
@@ -90,10 +98,21 @@ def _train(overrides: tuple[str, ...], quiet: bool, record_path: Path) -> Run:
     folder = Path(record["folder"]) if record.get("folder") else None
     if process.returncode != 0 or record.get("status") != "finished" or folder is None:
         # no record (a traceback: a bug, or Hydra's own refusal of the command line): its last line says why
-        error = record.get("error") or watch.last_line or f"src/train.py exited {process.returncode}"
+        error = record.get("error") or watch.last_line or f"{' '.join(COMMAND)} exited {process.returncode}"
         raise RunFailed(error, process.returncode, folder if folder is not None and folder.is_dir() else None)
     # the classes this run's own config named (this process's user chose them): its checkpoints may name them
     return Run(folder, allow_targets=_own_targets(folder))
+
+
+def _child_env(record_path: Path) -> dict[str, str]:
+    """The run's environment: it names the record to write, and the run imports this very ganlab,
+    also where a plain ``python`` would not find it (a sys.path set by hand, a ``pip install --target``)."""
+    env = {**os.environ, run_record.ENV: str(record_path)}
+    home = Path(__file__).resolve().parents[1]  # the folder that holds ganlab/ (src/ in a checkout)
+    # not a site-packages folder: ahead of the standard library there, its packages could shadow it
+    if home not in {Path(p).resolve() for p in site.getsitepackages()}:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(home), os.environ.get("PYTHONPATH")]))
+    return env
 
 
 def _own_targets(folder: Path) -> list[str]:

@@ -11,12 +11,17 @@ from omegaconf import OmegaConf
 
 
 _THIS_PROJECT = Path(__file__).resolve().parents[3]  # src/ganlab/run_folders/resolvers.py
+# `pip install .` puts conf/ inside the package (setup.py); a checkout's conf/ is beside src/
+_PACKAGE = Path(__file__).resolve().parents[1]
+INSTALLED = (_PACKAGE / "conf").is_dir()
+CONF = _PACKAGE / "conf" if INSTALLED else _THIS_PROJECT / "conf"
 AUTO = "auto"  # ckpt_path=auto: this run folder's newest checkpoint, if it has one
 
 
 def project_root() -> str:
-    """The checkout this package lives in (where conf/, data/ and logs/ are), else the cwd."""
-    return str(_THIS_PROJECT if (_THIS_PROJECT / "conf").is_dir() else Path.cwd())
+    """The checkout this package lives in (where conf/, data/ and logs/ are); for an installed
+    package, the current directory, as for any Hydra app."""
+    return str(_THIS_PROJECT if not INSTALLED and CONF.is_dir() else Path.cwd())
 
 
 def run_dir_of(ckpt_path: str | None) -> Path | None:
