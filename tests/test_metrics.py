@@ -5,6 +5,7 @@ import json
 import logging
 import math
 import shutil
+import subprocess
 import threading
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from ganlab.metrics import (
 from ganlab.metrics.quality import coverage, knn_radii
 
 from conftest import QUICK, QUICK_MIN_ACCURACY
+from ganlab.errors import UserError
 from helpers import with_mnist
 
 N_SAMPLES, N_REFERENCE = 2000, 3000
@@ -359,3 +361,21 @@ def test_a_run_without_a_cached_evaluator_trains_it_in_a_child_that_runs(tmp_pat
         (raw / name).write_bytes(b"not MNIST")
     with pytest.raises(EvaluatorCacheError, match=r"training the MNIST evaluator failed .*: Error: The MNIST files in"):
         evaluator_module.train_in_a_process_of_its_own(tmp_path / "data")
+
+
+def test_a_child_that_caches_nothing_is_a_one_line_error(tmp_path, mnist_dir, monkeypatch):
+    """A child that exits 0 without an evaluator (as ``-m`` on a module without a main did) must not
+    pass for one that trained: the run would fail later, at its first score."""
+    data_dir = with_mnist(tmp_path / "data", mnist_dir)
+    monkeypatch.setattr(evaluator_module.subprocess, "run",
+                        lambda command, **kwargs: subprocess.CompletedProcess(command, 0, "", ""))
+    with pytest.raises(UserError, match="ended without caching one in .*run `make evaluator` to see why"):
+        evaluator_module.train_in_a_process_of_its_own(data_dir)
+
+
+@pytest.mark.slow
+def test_a_fresh_data_folder_gets_an_evaluator_trained_in_a_child_process(tmp_path, mnist_dir):
+    data_dir = with_mnist(tmp_path / "data", mnist_dir)
+    evaluator_module.train_in_a_process_of_its_own(data_dir)
+    _, meta = evaluator_module.load_evaluator(data_dir, train_if_missing=False)
+    assert meta["test_accuracy"] > 0.99

@@ -34,6 +34,7 @@ import torch
 
 from ganlab.data import load_mnist, scale_pixels
 from ganlab.data.files import DataDirNotWritable, cannot_write
+from ganlab.errors import UserError
 from ganlab.metrics.classifier import MNISTClassifier, TrainingSettings, accuracy, fit_classifier
 from ganlab.file_locks import waiting_for
 from ganlab.run_folders.resolvers import project_root
@@ -47,8 +48,9 @@ WEIGHTS_NAME = "mnist_classifier.pt"
 METADATA_NAME = "mnist_classifier.json"
 
 
-class EvaluatorCacheError(RuntimeError):
-    """The cached evaluator is missing, incomplete or not the one its metadata describes."""
+class EvaluatorCacheError(UserError, RuntimeError):
+    """The cached evaluator is missing, incomplete or not the one its metadata describes: a fault of
+    the data folder, told in one line like any other (and still a RuntimeError, as it always was)."""
 
 
 class EvaluatorTooWeakError(RuntimeError):
@@ -143,6 +145,9 @@ def train_in_a_process_of_its_own(data_dir: str | os.PathLike, device: str | tor
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
         raise EvaluatorCacheError(f"training the MNIST evaluator failed ({' '.join(command)}): {last}")
+    if not _cache_complete(cache_dir(data_dir)):  # a child that ran nothing must not pass for one that trained
+        raise EvaluatorCacheError(f"training the MNIST evaluator ({' '.join(command)}) ended without caching one "
+                                  f"in {cache_dir(data_dir)}; run `make evaluator` to see why")
 
 
 def check_it_can_be_trained(data_dir: str | os.PathLike) -> None:
