@@ -50,5 +50,5 @@ tensorboard: $(STAMP) ## Show every run under logs/ in TensorBoard (http://local
 	$(VENV)/bin/tensorboard --logdir logs $(ARGS)
 
 clean: ## Delete runs, caches and .venv (keeps the MNIST files in data/)
-	rm -rf $(VENV) logs/runs logs/multiruns .pytest_cache src/*.egg-info
+	rm -rf $(VENV) logs/runs logs/multiruns .pytest_cache src/*.egg-info build
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
