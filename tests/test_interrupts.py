@@ -62,11 +62,13 @@ def interrupt_and_resume(tmp_path, mnist_dir, uninterrupted, signum, after_check
     adam_steps = [int(s["step"]) for opt in state["optimizers"] for s in list(opt["state"].values())[:1]]
     assert adam_steps == [state["step"], 2 * state["step"]], "a whole iteration: one G step and two D steps each"
 
-    how = [] if requeue else [f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}"]
-    resumed = run_command("train.py", *run_into(run_dir, mnist_dir, "checkpoint_interval=10", *how), check=True)
-    if requeue:
+    if requeue:  # the same command again, into the same folder
+        resumed = run_command("train.py", *run_into(run_dir, mnist_dir, "checkpoint_interval=10"), check=True)
         assert "the newest checkpoint in this run's folder (ckpt_path=auto)" in resumed.stderr + resumed.stdout
         assert (run_dir / ".hydra" / "config.yaml").is_file() and list(run_dir.glob(".hydra/resumed_*/config.yaml"))
+    else:  # in-process: what the stopped process left is what is tested, not a second start-up
+        train(tiny_run(run_dir, mnist_dir, *INTERRUPTIBLE, "checkpoint_interval=10",
+                       f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}"))
     assert_same_state(final_state(run_dir), final_state(uninterrupted))
     losses = scalars(run_dir, "1_losses/d_loss")
     assert losses == scalars(uninterrupted, "1_losses/d_loss"), "TensorBoard shows the same curve"
