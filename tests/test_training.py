@@ -25,7 +25,8 @@ from ganlab.reporting.training_curves import TrainingCurves
 from ganlab.engine.engine import needs_lightning_path
 from ganlab.training import build, strategy_for, train
 from ganlab.trained_gan import load_gan
-from helpers import StepCounter, assert_same_state, assert_same_weights, final_state, fit, image_steps, scalars, with_mnist
+from helpers import (StepCounter, assert_same_state, assert_same_weights, assert_says, final_state, fit, image_steps,
+                     scalars, with_mnist)
 
 
 def test_max_steps_is_iterations(make_train_cfg, tmp_path):
@@ -189,6 +190,20 @@ def test_logged_statistics_are_consistent(make_train_cfg, tmp_path):
 def test_a_run_with_one_grid_still_gets_its_gif(make_train_cfg, tmp_path):
     train(make_train_cfg("trainer.max_steps=3", "sample_interval=1000"))
     assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["iter_000003.png", "training.gif"]
+
+
+def test_a_damaged_earlier_grid_is_left_out_of_the_gif_saying_so(make_train_cfg, tmp_path, caplog):
+    """A resumed run's GIF takes the earlier grids from the folder: one a kill left empty must not end the run."""
+    (tmp_path / "samples").mkdir()
+    (tmp_path / "samples" / "iter_000001.png").write_bytes(b"")
+    (tmp_path / "samples" / "iter_000002.png").write_bytes(b"\x89PNG\r\n\x1a\n half a picture")
+    train(make_train_cfg("trainer.max_steps=3", "sample_interval=1000"))
+    from PIL import Image
+
+    with Image.open(tmp_path / "samples" / "training.gif") as gif:
+        assert gif.n_frames == 1, "only the run's own readable grid"
+    assert_says(caplog.text, "The GIF leaves out", "iter_000001.png", "not a readable picture")
+    assert "iter_000002.png" in caplog.text
 
 
 def test_run_leaves_checkpoints_samples_curves_and_hparams(make_train_cfg, tmp_path):

@@ -3,6 +3,7 @@ GIF frames that say their iteration. Used for the run's grids and GIF and by gen
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,6 +14,8 @@ from PIL import Image, ImageDraw, ImageFont
 from torchvision.utils import make_grid
 
 from ganlab.whole_files import RUN_FIX, write_whole
+
+log = logging.getLogger(__name__)
 
 MIN_WIDTH = 512  # pixels: a 4x4 grid of 28-pixel digits comes out 5x (610 px), a 10x10 one 2x (604 px)
 
@@ -52,10 +55,16 @@ def with_caption(picture: Image.Image, caption: str) -> Image.Image:
 def animate(frames: Sequence[Path], path: Path, seconds_per_frame: float = 0.25, fix: str = RUN_FIX) -> Path | None:
     """``frames`` (``iter_NNNNNN.png`` files) as a looping GIF, each frame captioned with its iteration;
     written whole or not at all (``fix``: what the line says to do if it cannot be)."""
-    if not frames:
+    images = []
+    for frame in frames:
+        try:
+            with Image.open(frame) as picture:
+                picture.load()
+                images.append(with_caption(picture, f"iteration {int(frame.stem.split('_')[-1]):,}").convert("P"))
+        except (OSError, ValueError) as damaged:  # e.g. a file a full disk or a kill left empty
+            log.warning("The GIF leaves out %s: it is not a readable picture (%s)", frame, damaged)
+    if not images:
         return None
-    images = [with_caption(Image.open(frame), f"iteration {int(frame.stem.split('_')[-1]):,}").convert("P")
-              for frame in frames]
     return write_whole(path, lambda file: images[0].save(file, format="GIF", save_all=True, append_images=images[1:],
                                                          duration=int(seconds_per_frame * 1000), loop=0), fix)
 
