@@ -10,6 +10,7 @@ import pytest
 import yaml
 from PIL import Image
 
+from ganlab.command_line import misspelled_keys
 from ganlab.run_folders.resolvers import _job_dirname
 from helpers import QUIET, ROOT, assert_says, hparams_columns, run_command, scalars
 
@@ -151,6 +152,13 @@ def test_help_lists_every_group_and_experiment_and_each_command_its_own_options(
     assert "ckpt_path=" in generate_help and "interpolate=" in generate_help and "experiment" not in generate_help
     evaluate_help = run_command("evaluate.py", "--help", check=True).stdout
     assert "samples=" in evaluate_help and "experiment" not in evaluate_help
+
+
+def test_a_misspelled_key_names_the_command_as_it_was_started(monkeypatch):
+    """``python -m ganlab`` (an installed package, no src/ to point to) is told its own command."""
+    monkeypatch.setattr(sys, "argv", [str(ROOT / "src" / "ganlab" / "__main__.py"), "trainer.max_step=10"])
+    (line,) = misspelled_keys(ROOT / "conf", "train", sys.argv[1:])
+    assert_says(line, "did you mean trainer.max_steps?", "(python -m ganlab --cfg job lists them all")
 
 
 def test_a_misspelled_key_gets_the_key_it_meant_in_every_command(tmp_path):

@@ -130,9 +130,15 @@ def _misspelled(conf_dir: str | os.PathLike, config_name: str, args: list[str]) 
         if key not in known:
             close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
             guess = f"did you mean {close[0]}? " if close else ""
-            lines.append(f"{key} is not a setting: {guess}(python src/{config_name}.py --cfg job lists them all; "
+            lines.append(f"{key} is not a setting: {guess}({started_as(config_name)} --cfg job lists them all; "
                          f"+{key}=... adds a new one)")
     return lines
+
+
+def started_as(config_name: str) -> str:
+    """The command as the user typed it: ``python -m ganlab`` (an installed package's train) or
+    ``python src/<config_name>.py``."""
+    return "python -m ganlab" if Path(sys.argv[0]).name == "__main__.py" else f"python src/{config_name}.py"
 
 
 def _dotted_keys(node: Any, prefix: str = "") -> list[str]:
