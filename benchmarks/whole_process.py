@@ -56,7 +56,7 @@ def command(line: str, iterations: int, out: Path) -> list[str]:
             raise SystemExit(f"--lines: unknown line {line!r}; use plain, project, project:<{'|'.join(VARIANTS)}> "
                              "or checkout:<dir>")
     return [sys.executable, str(root / "src" / "train.py"), f"trainer.max_steps={iterations}",
-            "callbacks.sample_quality=null", f"paths.output_dir={out}", *VARIANTS.get(variant, [])]
+            "callbacks.sample_quality=null", f"hydra.run.dir={out}", *VARIANTS.get(variant, [])]
 
 
 def main() -> None:

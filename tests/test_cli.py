@@ -99,15 +99,21 @@ def test_a_diverging_job_of_a_sweep_fails_alone(tmp_path, mnist_dir):
     assert (tmp_path / "sweep" / "1" / "checkpoints" / "last.ckpt").is_file(), "the next job still ran"
 
 
-@pytest.mark.slow  # fast: the check (test_training), its one line (test_errors), no folder (test_run_folder)
-def test_bad_input_gets_one_line_exit_1_and_no_run_folder(tmp_path, mnist_dir):
-    result = run_command("train.py", "model.d_update=both", *QUIET, f"paths.log_dir={tmp_path}",
+@pytest.mark.slow  # fast: the check (test_training, test_config_checks), its one line (test_errors), no folder (test_run_folder)
+@pytest.mark.parametrize(("override", "phrases"), [
+    ("model.d_update=both", ("model.d_update='both'", "use 'separate'", "'joint'")),
+    ("paths.output_dir=ELSEWHERE", ("paths.output_dir=ELSEWHERE", "hydra.run.dir=ELSEWHERE", "follows it")),
+])
+def test_bad_input_gets_one_line_exit_1_and_no_run_folder(tmp_path, mnist_dir, override, phrases):
+    elsewhere = str(tmp_path / "elsewhere")
+    result = run_command("train.py", override.replace("ELSEWHERE", elsewhere), *QUIET, f"paths.log_dir={tmp_path}",
                          f"paths.data_dir={mnist_dir}")
     output = (result.stdout + result.stderr).strip()
     assert result.returncode == 1
-    assert_says(output.splitlines()[-1], "model.d_update='both'", "use 'separate'", "'joint'")
+    assert_says(output.splitlines()[-1], *(phrase.replace("ELSEWHERE", elsewhere) for phrase in phrases))
     assert "Traceback" not in output
     assert not list((tmp_path / "runs").iterdir()), "a run that never started leaves no folder"
+    assert not (tmp_path / "elsewhere").exists()
 
 
 def assert_console_sums_up(out: str, run_dir: Path) -> None:

@@ -10,7 +10,7 @@ from hydra.utils import get_class
 from ganlab.config_checks import MOVED
 from ganlab.errors import UserError, user_error
 from ganlab.training import build
-from helpers import assert_says
+from helpers import CONF_DIR, assert_says
 
 
 @pytest.mark.parametrize(("override", "phrases"), [
@@ -63,3 +63,26 @@ def test_a_class_named_by_its_old_place_gets_its_new_name(make_train_cfg, overri
     new = MOVED[override.split("=", 1)[1].strip("[{}]").removeprefix("_target_:")]
     assert f"that class has moved; write {place}={new}" in str(refused.value)
     get_class(new)  # the new place is real
+
+
+def test_paths_output_dir_set_apart_from_the_commands_run_folder_is_refused(make_train_cfg, tmp_path):
+    """A command's run folder is Hydra's (hydra.run.dir); paths.output_dir set alone would leave the
+    run's log and config in one folder and the rest in another, which looked like a run applied."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    cfg = make_train_cfg(output_dir=tmp_path / "elsewhere")
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        command = compose(config_name="train", return_hydra_config=True)
+    with open_dict(command):
+        command.hydra.runtime.output_dir = str(tmp_path / "run")  # what Hydra sets as a command starts
+    HydraConfig.instance().set_config(command)
+    try:
+        with pytest.raises(UserError) as refused:
+            build(cfg)
+        assert_says(str(refused.value), f"paths.output_dir={tmp_path / 'elsewhere'}",
+                    f"hydra.run.dir={tmp_path / 'elsewhere'}", "paths.output_dir follows it")
+        build(make_train_cfg(output_dir=tmp_path / "run"))  # the command's own folder: fine
+    finally:
+        HydraConfig.instance().cfg = None

@@ -13,9 +13,11 @@ import inspect
 import os
 import types
 import typing
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
+from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_class
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
@@ -148,10 +150,20 @@ def check_ranges(cfg: DictConfig) -> None:
         raise UserError(f"trainer.devices={devices}: give 1 or more devices (or auto, or -1 for all)")
 
 
+def check_output_dir(cfg: DictConfig, run_folder: str | None) -> None:
+    """``paths.output_dir`` follows the run's folder (``run_folder``: Hydra's, where the command made
+    one): set alone, it would split a run in two, its log and config in one folder, the rest in another."""
+    given = (cfg.get("paths") or {}).get("output_dir")
+    if run_folder is not None and given is not None and Path(given).resolve() != Path(run_folder).resolve():
+        raise UserError(f"paths.output_dir={given}: a run's folder is chosen with hydra.run.dir={given} "
+                        "(a sweep's with hydra.sweep.dir=...), and paths.output_dir follows it; leave it out")
+
+
 def check_config(cfg: DictConfig, derived_data: dict) -> None:
     """Catches the mistakes that would otherwise surface deep inside Lightning or halfway through a
     run. ``derived_data``: the data module's settings derived from others (training.py)."""
     check_moved(cfg)
+    check_output_dir(cfg, HydraConfig.get().runtime.output_dir if HydraConfig.initialized() else None)
     check_types(cfg)
     check_ranges(cfg)
     max_steps = cfg.trainer.get("max_steps", -1)

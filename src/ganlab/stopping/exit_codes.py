@@ -96,8 +96,9 @@ def diverged(cfg: DictConfig, err: Diverged) -> None:
 def failed(cfg: DictConfig, err: Exception) -> None:
     """A run refused before it trained leaves its folder as it found it (run_folders/lock.py)."""
     mistake = user_error(err)
-    if mistake is not None:
-        leave_no_trace(cfg.paths.output_dir, HydraConfig.get().output_subdir if HydraConfig.initialized() else None)
+    if mistake is not None:  # the folder the command made (paths.output_dir may be the refused setting)
+        made = HydraConfig.get().runtime.output_dir if HydraConfig.initialized() else cfg.paths.output_dir
+        leave_no_trace(made, HydraConfig.get().output_subdir if HydraConfig.initialized() else None)
     refused = mistake is not None and not training_began(cfg.paths.output_dir)
     # a refused run leaves its folder as it found it, so its record goes to a caller only
     folder = cfg.paths.output_dir if Path(cfg.paths.output_dir).is_dir() and not refused else None
