@@ -41,7 +41,7 @@ def test_a_refused_setting_is_an_exception_with_the_commands_line(tmp_path):
     with pytest.raises(ganlab.RunFailed) as failed:
         ganlab.train("trainer.max_step=10", f"paths.log_dir={tmp_path}", quiet=True)
     assert_says(str(failed.value), "trainer.max_step is not a setting", "did you mean trainer.max_steps?",
-                "python src/train.py --cfg job")
+                "python -m ganlab --cfg job")  # the command ganlab.train runs, in a checkout or installed
     assert "\n" not in str(failed.value), "the command's one line"
     assert failed.value.exit_code == 1 and failed.value.folder is None
     with pytest.raises(ganlab.api.UserError, match="is not a run folder or a run's checkpoint"):
