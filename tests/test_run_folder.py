@@ -12,7 +12,7 @@ import time
 import pytest
 from hydra.errors import InstantiationException
 
-from ganlab.errors import UserError
+from ganlab.errors import UserError, user_error
 from ganlab.run_folders import lock
 from ganlab.training import run
 from helpers import QUIET, ROOT, assert_says, command, run_command, train_command
@@ -78,9 +78,10 @@ def test_a_run_refused_before_it_trained_leaves_no_folder(make_train_cfg, tmp_pa
     lock.claim(folder)  # what the train command's Hydra callback does before anything is written
     (folder / ".hydra").mkdir()
     (folder / ".hydra" / "config.yaml").write_text("what Hydra writes first\n")
-    with pytest.raises((UserError, InstantiationException)):  # the data module checks its own batch size
+    with pytest.raises((UserError, InstantiationException)) as refused:  # the data module checks its own batch size
         run(make_train_cfg(override, f"paths.data_dir={mnist_dir}" if "data_dir" not in override else override,
                            output_dir=folder))
+    assert user_error(refused.value) is not None, "a refusal of the user's setting, not some other failure"
     assert not folder.exists(), sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
 
 
