@@ -206,6 +206,22 @@ def test_a_damaged_earlier_grid_is_left_out_of_the_gif_saying_so(make_train_cfg,
     assert "iter_000002.png" in caplog.text
 
 
+def test_the_gif_takes_the_grids_by_iteration_and_names_a_stray_file_for_what_it_is(tmp_path, caplog):
+    from PIL import Image
+
+    from ganlab.reporting.pictures import animate
+
+    for name, shade in [("iter_999999.png", 0), ("iter_1000000.png", 255), ("iter_000003 copy.png", 128)]:
+        Image.new("L", (8, 8), shade).save(tmp_path / name)
+    gif = animate(sorted(tmp_path.glob("iter_*.png")), tmp_path / "training.gif")
+    with Image.open(gif) as frames:
+        assert frames.n_frames == 2, "the copy is not a frame"
+        first = frames.convert("L").getpixel((frames.width - 1, frames.height - 1))
+    assert first < 128, "iteration 999999 comes before 1000000, though its name sorts after"
+    assert_says(caplog.text, "iter_000003 copy.png", "not one of the run's grids")
+    assert "not a readable picture" not in caplog.text
+
+
 def test_run_leaves_checkpoints_samples_curves_and_hparams(make_train_cfg, tmp_path):
     train(make_train_cfg("trainer.max_steps=7"))
     ckpts = {p.name: torch.load(p, weights_only=True)["global_step"] for p in (tmp_path / "checkpoints").iterdir()}

@@ -55,12 +55,19 @@ def with_caption(picture: Image.Image, caption: str) -> Image.Image:
 def animate(frames: Sequence[Path], path: Path, seconds_per_frame: float = 0.25, fix: str = RUN_FIX) -> Path | None:
     """``frames`` (``iter_NNNNNN.png`` files) as a looping GIF, each frame captioned with its iteration;
     written whole or not at all (``fix``: what the line says to do if it cannot be)."""
-    images = []
+    numbered = []
     for frame in frames:
+        iteration = frame.stem.removeprefix("iter_")
+        if iteration.isdigit():
+            numbered.append((int(iteration), frame))
+        else:  # e.g. a copy someone saved beside the grids
+            log.warning("The GIF leaves out %s: it is not one of the run's grids (iter_NNNNNN.png)", frame)
+    images = []
+    for iteration, frame in sorted(numbered):  # by number: a run past 999999 iterations outgrows the padding
         try:
             with Image.open(frame) as picture:
                 picture.load()
-                images.append(with_caption(picture, f"iteration {int(frame.stem.split('_')[-1]):,}").convert("P"))
+                images.append(with_caption(picture, f"iteration {iteration:,}").convert("P"))
         except (OSError, ValueError) as damaged:  # e.g. a file a full disk or a kill left empty
             log.warning("The GIF leaves out %s: it is not a readable picture (%s)", frame, damaged)
     if not images:
