@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import logging
@@ -462,16 +463,30 @@ def test_the_models_shared_config_is_not_offered_as_a_model(make_train_cfg):
     assert refused.value.options == ["cgan", "dcgan", "mlp"]
 
 
-@pytest.mark.parametrize(("logger", "files"), [("csv", {"metrics.csv", "hparams.yaml"}), ("none", set()),
-                                               ("many", {"metrics.csv", "hparams.yaml", "events"})])
+@pytest.mark.parametrize(("logger", "files"), [("csv", {"csv/version_0/metrics.csv", "csv/version_0/hparams.yaml"}),
+                                               ("none", set()),
+                                               ("many", {"csv/version_0/metrics.csv", "csv/version_0/hparams.yaml",
+                                                         "hparams.yaml", "events"})])
 def test_each_logger_choice_trains(make_train_cfg, tmp_path, logger, files):
     train(make_train_cfg(f"logger={logger}", "trainer.max_steps=3", "trainer.log_every_n_steps=1"))
-    written = {p.name.split(".out.")[0] for p in tmp_path.iterdir() if p.is_file()} - {"training_curves.png"}
+    written = {p.relative_to(tmp_path).as_posix().split(".out.")[0] for p in tmp_path.rglob("*")
+               if p.is_file() and p.parent.name not in {"checkpoints", "samples", ".hydra"}} - {"training_curves.png"}
     assert written == files
-    if "metrics.csv" in files:
-        rows = (tmp_path / "metrics.csv").read_text().splitlines()
+    if "metrics.csv" in str(files):
+        rows = (tmp_path / "csv" / "version_0" / "metrics.csv").read_text().splitlines()
         assert "1_losses/d_loss" in rows[0].split(",") and len(rows) >= 4
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file() and (tmp_path / "samples").is_dir()
+
+
+def test_a_resumed_csv_run_keeps_its_earlier_rows(make_train_cfg, tmp_path, recwarn):
+    """Lightning's CSVLogger deletes a metrics.csv it finds in its folder: a resume must not lose the rows."""
+    train(make_train_cfg("logger=csv", "trainer.max_steps=4", "trainer.log_every_n_steps=1"))
+    train(make_train_cfg("logger=csv", "trainer.max_steps=8", "trainer.log_every_n_steps=1",
+                         f"ckpt_path={tmp_path / 'checkpoints' / 'last.ckpt'}"))
+    steps = [int(row["step"]) for f in sorted(tmp_path.rglob("metrics.csv"))
+             for row in csv.DictReader(f.open()) if row["1_losses/d_loss"]]
+    assert sorted(steps) == list(range(1, 9)), "each iteration's row, before the resume and after"
+    assert not [w for w in recwarn if "will be deleted" in str(w.message)]
 
 
 def test_overfit_batches_is_refused_not_ignored(make_train_cfg):
