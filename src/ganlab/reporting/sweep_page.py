@@ -388,7 +388,6 @@ def _plot(folder: Path, study: Study) -> list[str]:
 
 
 def _save(plt, fig, path: Path) -> None:
-    fig.tight_layout()
     try:
         write_whole(path, lambda file: fig.savefig(file, format="png", dpi=90), FIX)
     finally:
@@ -399,7 +398,8 @@ def _panels(plt, count: int):
     """``count`` panels of a legible size, wrapped ``PANELS_A_ROW`` to a row; the unused ones hidden."""
     rows = math.ceil(count / PANELS_A_ROW)
     columns = min(count, PANELS_A_ROW)
-    fig, axes = plt.subplots(rows, columns, figsize=(4.4 * columns, 3.4 * rows), squeeze=False)
+    # constrained layout makes room for long setting names and legends; tight_layout gave up on them with a warning
+    fig, axes = plt.subplots(rows, columns, figsize=(4.4 * columns, 3.4 * rows), squeeze=False, layout="constrained")
     flat = list(axes.flat)
     for ax in flat[count:]:
         ax.set_visible(False)
