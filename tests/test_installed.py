@@ -1,6 +1,6 @@
 """An installed ganlab (``pip install .``, not editable) works outside the checkout: its configs and
 Hydra plugins come with the package, ``ganlab.train`` trains, and runs land under the current
-directory (README, "From Python")."""
+directory (docs/python.md, "Outside a checkout")."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The package's layout holds: no module reaches up to a layer above it, and no two parts import
-each other (README, "Layout")."""
+each other (docs/development.md, "Layout")."""
 
 from __future__ import annotations
 
