@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import lightning as L
@@ -63,13 +64,50 @@ def train_command(*args: str) -> list[str]:
 
 
 def run_command(script: str, *args: str, timeout: float = 300, cwd: Path = ROOT, env: dict | None = None,
-                check: bool = False) -> subprocess.CompletedProcess:
+                check: bool = False, fresh: bool = False) -> subprocess.CompletedProcess:
     """Runs ``command(script, *args)`` in ``cwd`` to its end (an error after ``timeout`` seconds) and
-    returns its exit code, stdout and stderr (text). ``check``: the test fails unless it exits 0."""
-    done = subprocess.run(command(script, *args), cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    returns its exit code, stdout and stderr (text). ``check``: the test fails unless it exits 0.
+
+    A script's process is forked from an interpreter with the imports done (tests/forked.py), its
+    environment ``env`` (or this one's); a test of what happens at start-up (import-time warnings,
+    variables the imports read such as thread counts) asks for a new interpreter with
+    ``fresh=True``, as does ``python -m`` or one of python's options."""
+    if fresh or script.startswith("-"):
+        done = subprocess.run(command(script, *args), cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    else:
+        done = _run_forked(command(script, *args)[1:], cwd, dict(os.environ if env is None else env), timeout)
     if check:
         assert done.returncode == 0, (done.stdout[-2000:] + done.stderr[-3000:])
     return done
+
+
+def _forkserver():
+    import multiprocessing
+
+    import forked
+
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["forked", *forked.PRELOAD])
+    return context, forked.run_script
+
+
+def _run_forked(argv: list[str], cwd: Path, env: dict, timeout: float) -> subprocess.CompletedProcess:
+    context, run_script = _forkserver()
+    with tempfile.TemporaryDirectory() as folder:
+        out, err = Path(folder) / "stdout", Path(folder) / "stderr"
+        child = context.Process(target=run_script, args=(argv, str(cwd), env, str(out), str(err)))
+        child.start()
+        child.join(timeout)
+        if child.exitcode is None:
+            child.kill()
+            child.join()
+            raise subprocess.TimeoutExpired(argv, timeout, _text(out), _text(err))
+        return subprocess.CompletedProcess(argv, child.exitcode, _text(out), _text(err))
+
+
+def _text(path: Path) -> str:
+    # a child that failed before it opened its files (the forkserver's own error) wrote none
+    return path.read_text(errors="replace") if path.exists() else ""
 
 
 def assert_says(message: str, *phrases: str) -> None:

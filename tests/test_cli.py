@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -52,7 +53,7 @@ def test_multirun_sweep_gives_one_named_folder_per_value(tmp_path, mnist_dir):
 def test_resume_continues_the_same_run_and_its_curves(tmp_path, mnist_dir):
     common = [*QUIET, "trainer.log_every_n_steps=1", "checkpoint_interval=3", "trainer.max_steps=6",
               f"paths.log_dir={tmp_path}", f"paths.data_dir={mnist_dir}"]
-    first = run_command("train.py", *common, check=True)
+    first = run_command("train.py", *common, check=True, fresh=True)  # a new interpreter: its imports' chatter too
     (run_dir,) = (tmp_path / "runs").iterdir()
     assert_console_sums_up(first.stdout + first.stderr, run_dir)
     original_config = (run_dir / ".hydra" / "config.yaml").read_text()
@@ -180,3 +181,29 @@ def test_a_misspelled_key_gets_the_key_it_meant_in_every_command(tmp_path):
         (line,) = done.stderr.strip().splitlines()
         assert_says(line, f"Error: {typo} is not a setting", "did you mean ckpt_path?", f"python src/{script} --cfg job",
                     f"+{typo}=")
+
+
+def test_a_forked_command_ends_as_a_fresh_interpreter_would(tmp_path):
+    """``run_command`` forks most commands from a pre-imported interpreter (tests/forked.py): their exit
+    code, stdout and stderr are a fresh ``python``'s, so the tests above read what a user would see."""
+    script = tmp_path / "ends.py"
+    script.write_text("import os, signal, sys\nprint('out', sys.argv[1:], os.getcwd(), __name__)\n"
+                      "if sys.argv[1] == 'path': print(sys.path, os.environ.get('MINE'))\n"
+                      "print('err', file=sys.stderr)\n"
+                      "how = sys.argv[1]\n"
+                      "if how == 'exit': sys.exit(3)\n"
+                      "if how == 'message': sys.exit('a message')\n"
+                      "if how == 'raise': raise ValueError('boom')\n"
+                      "if how == 'ctrl-c': raise KeyboardInterrupt\n"
+                      "if how == 'kill': os.kill(os.getpid(), signal.SIGKILL)\n")
+    codes = {}
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "mine"), "MINE": "set"}
+    for how in ("ok", "path", "exit", "message", "raise", "ctrl-c", "kill"):
+        forked = run_command(str(script), how, cwd=tmp_path, env=env)
+        fresh = run_command(str(script), how, cwd=tmp_path, env=env, fresh=True)
+        assert (forked.returncode, forked.stdout) == (fresh.returncode, fresh.stdout), how
+        assert forked.stderr.splitlines()[-1:] == fresh.stderr.splitlines()[-1:], how
+        codes[how] = forked.returncode
+        if how == "ok":
+            assert forked.stdout == f"out ['ok'] {tmp_path} __main__\n" and forked.stderr == "err\n"
+    assert codes == {"ok": 0, "path": 0, "exit": 3, "message": 1, "raise": 1, "ctrl-c": -2, "kill": -9}
