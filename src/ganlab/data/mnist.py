@@ -6,6 +6,7 @@ import os
 from typing import Iterator, Literal
 
 import lightning as L
+import numpy as np
 import torch
 import torch.distributed as dist
 from lightning.pytorch.utilities.rank_zero import rank_zero_warn
@@ -23,12 +24,15 @@ def load_mnist(data_dir: str | os.PathLike, split: str = "train") -> tuple[torch
     return read_mnist(data_dir, split)
 
 
-def scale_pixels(images: torch.Tensor) -> torch.Tensor:
-    """uint8 [N, 28, 28] -> float32 [N, 1, 28, 28] in [-1, 1], exactly as the book's code: x / 127.5 - 1.
+# x / 127.5 - 1 for each of the 256 pixel values, in float64 and then rounded once to float32, as
+# the book's numpy does before Keras casts. Looking pixels up gives the same numbers as computing
+# each one so, at less cost on 47 million of them (float32 arithmetic would round twice, and differ).
+_SCALED = (np.arange(256, dtype=np.float64) / 127.5 - 1.0).astype(np.float32)
 
-    Computed in float64 and then rounded once, as numpy does before Keras casts to float32.
-    """
-    return (images.to(torch.float64) / 127.5 - 1.0).to(torch.float32).unsqueeze(1)
+
+def scale_pixels(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [N, 28, 28] -> float32 [N, 1, 28, 28] in [-1, 1], exactly as the book's code: x / 127.5 - 1."""
+    return torch.from_numpy(_SCALED[images.numpy()]).unsqueeze(1)
 
 
 class IndexBatches:
