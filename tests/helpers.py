@@ -81,6 +81,45 @@ def run_command(script: str, *args: str, timeout: float = 300, cwd: Path = ROOT,
     return done
 
 
+class StartedCommand:
+    """A command started by ``start_command`` and still running: what a test needs of a
+    ``subprocess.Popen`` (``pid``, ``poll``, ``send_signal``, ``communicate``, ``returncode``)."""
+
+    def __init__(self, argv: list[str], cwd: Path, env: dict):
+        context, run_script = _forkserver()
+        self.args, self._folder = argv, tempfile.TemporaryDirectory()
+        self._out, self._err = Path(self._folder.name) / "stdout", Path(self._folder.name) / "stderr"
+        self._child = context.Process(target=run_script, args=(argv, str(cwd), env, str(self._out), str(self._err)))
+        self._child.start()
+        self.pid = self._child.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self._child.exitcode
+
+    def poll(self) -> int | None:
+        return self._child.exitcode
+
+    def send_signal(self, signum: int) -> None:
+        if self._child.exitcode is None:
+            os.kill(self.pid, signum)
+
+    def communicate(self, timeout: float) -> tuple[str, str]:
+        self._child.join(timeout)
+        if self._child.exitcode is None:
+            self._child.kill()
+            self._child.join()
+            raise subprocess.TimeoutExpired(self.args, timeout, _text(self._out), _text(self._err))
+        output = _text(self._out), _text(self._err)
+        self._folder.cleanup()
+        return output
+
+
+def start_command(script: str, *args: str, cwd: Path = ROOT, env: dict | None = None) -> StartedCommand:
+    """``run_command``'s forked process, returned while it runs (for a test that signals it)."""
+    return StartedCommand(command(script, *args)[1:], cwd, dict(os.environ if env is None else env))
+
+
 def _forkserver():
     import multiprocessing
 

@@ -15,8 +15,8 @@ import pytest
 
 from ganlab.stopping.signals import Interrupted, StopAtIterationEnd
 from ganlab.training import train
-from helpers import (QUIET, ROOT, assert_same_state, assert_says, final_state, fit, run_command, scalars, tiny_run,
-                     train_command)
+from helpers import (QUIET, ROOT, assert_same_state, assert_says, final_state, fit, run_command, scalars,
+                     start_command, tiny_run, train_command)
 
 ITERATIONS = 150
 # Long enough to interrupt: 150 iterations, each one logged (its curve compared), no sample grids
@@ -30,8 +30,7 @@ def run_into(run_dir: Path, mnist_dir: Path, *overrides: str) -> list[str]:
 
 def interrupted_run(run_dir: Path, mnist_dir: Path, signum: int, after: Path, delay: float) -> subprocess.CompletedProcess:
     """Starts a run and sends ``signum`` ``delay`` seconds after ``after`` exists."""
-    process = subprocess.Popen(train_command(*run_into(run_dir, mnist_dir, "checkpoint_interval=10")), cwd=ROOT,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = start_command("train.py", *run_into(run_dir, mnist_dir, "checkpoint_interval=10"))
     deadline = time.monotonic() + 120
     while not after.exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
