@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import os
 import runpy
+import signal
 import sys
 import sysconfig
 import traceback
@@ -39,26 +40,27 @@ def run_script(argv: list[str], cwd: str, env: dict, stdout: str, stderr: str) -
     sys.argv = list(argv)
     extra = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     sys.path[:] = [os.path.dirname(os.path.abspath(argv[0])), *extra, *BASE_PATH]
-    code: int | str | None = 0
+    code, interrupted = 0, False
     try:
         runpy.run_path(argv[0], run_name="__main__")
     except SystemExit as stop:
         code = stop.code
     except KeyboardInterrupt:
-        code = "SIGINT"
+        interrupted = True
         traceback.print_exc()
     except BaseException:  # noqa: BLE001 - python prints it and exits 1
         traceback.print_exc()
         code = 1
-    atexit._run_exitfuncs()  # a forked child ends with os._exit, which would skip them
-    if isinstance(code, str) and code != "SIGINT":
+    # atexit's own runner (CPython's, undocumented): a forked child ends with os._exit, which skips them
+    atexit._run_exitfuncs()
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):
         print(code, file=sys.stderr)  # sys.exit("message"): python prints it and exits 1
         code = 1
     sys.stdout.flush()
     sys.stderr.flush()
-    if code == "SIGINT":  # python ends an uncaught KeyboardInterrupt by SIGINT itself
-        import signal
-
+    if interrupted:  # python ends an uncaught KeyboardInterrupt by SIGINT itself
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGINT)
-    os._exit(0 if code is None else int(code))
+    os._exit(code)

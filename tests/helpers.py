@@ -75,7 +75,9 @@ def run_command(script: str, *args: str, timeout: float = 300, cwd: Path = ROOT,
     if fresh or script.startswith("-"):
         done = subprocess.run(command(script, *args), cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     else:
-        done = _run_forked(command(script, *args)[1:], cwd, dict(os.environ if env is None else env), timeout)
+        started = start_command(script, *args, cwd=cwd, env=env)
+        stdout, stderr = started.communicate(timeout)
+        done = subprocess.CompletedProcess(started.args, started.returncode, stdout, stderr)
     if check:
         assert done.returncode == 0, (done.stdout[-2000:] + done.stderr[-3000:])
     return done
@@ -86,10 +88,16 @@ class StartedCommand:
     ``subprocess.Popen`` (``pid``, ``poll``, ``send_signal``, ``communicate``, ``returncode``)."""
 
     def __init__(self, argv: list[str], cwd: Path, env: dict):
-        context, run_script = _forkserver()
+        import multiprocessing
+
+        import forked
+
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["forked", *forked.PRELOAD])
         self.args, self._folder = argv, tempfile.TemporaryDirectory()
         self._out, self._err = Path(self._folder.name) / "stdout", Path(self._folder.name) / "stderr"
-        self._child = context.Process(target=run_script, args=(argv, str(cwd), env, str(self._out), str(self._err)))
+        self._child = context.Process(target=forked.run_script,
+                                      args=(argv, str(cwd), env, str(self._out), str(self._err)))
         self._child.start()
         self.pid = self._child.pid
 
@@ -105,48 +113,26 @@ class StartedCommand:
             os.kill(self.pid, signum)
 
     def communicate(self, timeout: float) -> tuple[str, str]:
-        self._child.join(timeout)
-        if self._child.exitcode is None:
-            self._child.kill()
-            self._child.join()
-            raise subprocess.TimeoutExpired(self.args, timeout, _text(self._out), _text(self._err))
-        output = _text(self._out), _text(self._err)
-        self._folder.cleanup()
-        return output
+        """(stdout, stderr) once it has ended; killed, and ``TimeoutExpired``, after ``timeout`` seconds."""
+        try:
+            self._child.join(timeout)
+            if self._child.exitcode is None:
+                self._child.kill()
+                self._child.join()
+                raise subprocess.TimeoutExpired(self.args, timeout, self._text(self._out), self._text(self._err))
+            return self._text(self._out), self._text(self._err)
+        finally:
+            self._folder.cleanup()
+
+    @staticmethod
+    def _text(path: Path) -> str:
+        # a child that failed before it opened its files (the forkserver's own error) wrote none
+        return path.read_text(errors="replace") if path.exists() else ""
 
 
 def start_command(script: str, *args: str, cwd: Path = ROOT, env: dict | None = None) -> StartedCommand:
     """``run_command``'s forked process, returned while it runs (for a test that signals it)."""
     return StartedCommand(command(script, *args)[1:], cwd, dict(os.environ if env is None else env))
-
-
-def _forkserver():
-    import multiprocessing
-
-    import forked
-
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["forked", *forked.PRELOAD])
-    return context, forked.run_script
-
-
-def _run_forked(argv: list[str], cwd: Path, env: dict, timeout: float) -> subprocess.CompletedProcess:
-    context, run_script = _forkserver()
-    with tempfile.TemporaryDirectory() as folder:
-        out, err = Path(folder) / "stdout", Path(folder) / "stderr"
-        child = context.Process(target=run_script, args=(argv, str(cwd), env, str(out), str(err)))
-        child.start()
-        child.join(timeout)
-        if child.exitcode is None:
-            child.kill()
-            child.join()
-            raise subprocess.TimeoutExpired(argv, timeout, _text(out), _text(err))
-        return subprocess.CompletedProcess(argv, child.exitcode, _text(out), _text(err))
-
-
-def _text(path: Path) -> str:
-    # a child that failed before it opened its files (the forkserver's own error) wrote none
-    return path.read_text(errors="replace") if path.exists() else ""
 
 
 def assert_says(message: str, *phrases: str) -> None:

@@ -32,7 +32,7 @@ _SCALED = (np.arange(256, dtype=np.float64) / 127.5 - 1.0).astype(np.float32)
 
 def scale_pixels(images: torch.Tensor) -> torch.Tensor:
     """uint8 [N, 28, 28] -> float32 [N, 1, 28, 28] in [-1, 1], exactly as the book's code: x / 127.5 - 1."""
-    return torch.from_numpy(_SCALED[images.numpy()]).unsqueeze(1)
+    return torch.from_numpy(_SCALED[images.cpu().numpy()]).unsqueeze(1).to(images.device)
 
 
 class IndexBatches:
