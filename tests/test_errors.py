@@ -39,6 +39,17 @@ def test_hydras_wrapping_is_taken_off(caplog):
     assert [r.getMessage() for r in caplog.records] == ["model.d_update='both': use 'separate' (the book's) or 'joint'"]
 
 
+def test_a_parts_mistake_inside_another_part_is_one_line_too(caplog):
+    """A net's own check, raised while Hydra builds the GAN that holds it: two wrappings."""
+    outer = InstantiationException("Error in call to target 'ganlab.models.gan.GAN'")
+    outer.__cause__ = InstantiationException("Error in call to target 'ganlab.models.nets.cgan.CGANGenerator'")
+    outer.__cause__.__cause__ = UserError("model.generator.join='add': use multiply (the book's) or concat")
+    with caplog.at_level(logging.ERROR), pytest.raises(SystemExit) as stop:
+        raising(outer)(None)
+    assert stop.value.code == 1
+    assert [r.getMessage() for r in caplog.records] == ["model.generator.join='add': use multiply (the book's) or concat"]
+
+
 @pytest.mark.parametrize("bug", [RuntimeError("a bug"), ValueError("a bad value deep inside torch"),
                                  FileNotFoundError("a library's missing file")])
 def test_other_errors_keep_their_traceback(bug):

@@ -12,6 +12,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 import ganlab.models.gan as gan_module
+from ganlab.errors import UserError
 from ganlab.models import augment
 from ganlab.models.augment import cutout, diff_augment, translation
 from ganlab.models.losses import HingeLoss, LeastSquaresLoss, NonSaturatingLoss, WassersteinGPLoss, statistics
@@ -105,11 +106,26 @@ def test_conv_nets_narrow_with_channels():
     assert images.shape == (4, 1, 28, 28) and d(images, torch.arange(4)).shape == (4,)
 
 
-def test_conditional_generator_depends_on_the_digit():
-    g = CGANGenerator().eval()
+@pytest.mark.parametrize("join", ["multiply", "concat"])
+def test_conditional_generator_depends_on_the_digit(join):
+    g = CGANGenerator(join=join).eval()
     z = torch.randn(1, 100).repeat(10, 1)
     images = g(z, torch.arange(10))
     assert all(not torch.equal(images[0], images[d]) for d in range(1, 10)), "the label must change the image"
+
+
+def test_concat_join_hands_g_the_noise_untouched():
+    g = CGANGenerator(join="concat")
+    first = g.body.net[0]
+    assert first.in_features == 110 and g.label_embedding.embedding_dim == 10
+    z, labels = torch.randn(3, 100), torch.tensor([0, 4, 9])
+    expected = first(torch.cat([z, g.label_embedding(labels)], dim=1))
+    seen = []
+    first.register_forward_hook(lambda module, inputs, output: seen.append(output))
+    g(z, labels)
+    torch.testing.assert_close(seen[0], expected)
+    with pytest.raises(UserError, match="model.generator.join='add'"):
+        CGANGenerator(join="add")
 
 
 def test_gradient_penalty_has_the_textbook_form():

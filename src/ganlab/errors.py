@@ -30,8 +30,8 @@ USER_ERRORS = (UserError,)
 
 def user_error(err: BaseException) -> BaseException | None:
     """The user-facing error ``err`` is or wraps, if any."""
-    if isinstance(err, InstantiationException) and isinstance(err.__cause__, USER_ERRORS):
-        return err.__cause__
+    while isinstance(err, InstantiationException) and err.__cause__ is not None:  # a part of a part: nested
+        err = err.__cause__
     return err if isinstance(err, USER_ERRORS) else None
 
 

@@ -5,19 +5,36 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ganlab.errors import UserError
 from ganlab.models.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 
 
 class CGANGenerator(nn.Module):
-    """(z, digit) -> the DCGAN generator applied to z * embedding(digit), as the book joins them."""
+    """(z, digit) -> the DCGAN generator applied to z * embedding(digit), as the book joins them.
 
-    def __init__(self, z_dim: int = 100, num_classes: int = 10, negative_slope: float = 0.01, channels: int = 64):
+    ``join="concat"`` hands it [z, embedding(digit)] instead (a 10-wide embedding, as PyTorch-GAN's
+    CGAN does): the digit can no longer scale any of z's dimensions down to nothing.
+    """
+
+    def __init__(
+        self,
+        z_dim: int = 100,
+        num_classes: int = 10,
+        negative_slope: float = 0.01,
+        channels: int = 64,
+        join: str = "multiply",
+    ):
         super().__init__()
-        self.z_dim, self.num_classes = z_dim, num_classes
-        self.label_embedding = nn.Embedding(num_classes, z_dim)
-        self.body = DCGANGenerator(z_dim, negative_slope, channels)
+        if join not in ("multiply", "concat"):
+            raise UserError(f"model.generator.join={join!r}: use multiply (the book's) or concat")
+        self.z_dim, self.num_classes, self.join = z_dim, num_classes, join
+        width = z_dim if join == "multiply" else num_classes
+        self.label_embedding = nn.Embedding(num_classes, width)
+        self.body = DCGANGenerator(z_dim + (width if join == "concat" else 0), negative_slope, channels)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if self.join == "concat":
+            return self.body(torch.cat([z, self.label_embedding(labels)], dim=1))
         return self.body(z * self.label_embedding(labels))
 
 
