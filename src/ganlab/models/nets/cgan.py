@@ -28,9 +28,9 @@ class CGANGenerator(nn.Module):
         if join not in ("multiply", "concat"):
             raise UserError(f"model.generator.join={join!r}: use multiply (the book's) or concat")
         self.z_dim, self.num_classes, self.join = z_dim, num_classes, join
-        width = z_dim if join == "multiply" else num_classes
-        self.label_embedding = nn.Embedding(num_classes, width)
-        self.body = DCGANGenerator(z_dim + (width if join == "concat" else 0), negative_slope, channels)
+        concat = join == "concat"
+        self.label_embedding = nn.Embedding(num_classes, num_classes if concat else z_dim)
+        self.body = DCGANGenerator(z_dim + num_classes if concat else z_dim, negative_slope, channels)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         if self.join == "concat":
