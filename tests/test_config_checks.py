@@ -18,6 +18,7 @@ from helpers import CONF_DIR, assert_says
     ("data.batch_size=2.5", ("data.batch_size=2.5", "give a whole number")),
     ("seed=abc", ("seed='abc'", "give a whole number or null")),
     ("trainer.max_steps=1.5", ("trainer.max_steps=1.5", "give a whole number")),
+    ("trainer.max_steps=0", ("trainer.max_steps=0", "give the number of training iterations")),
     ("data.sampling=foo", ("data.sampling='foo'", "give 'replacement' or 'shuffle'")),
     ("model.discriminator.spectral_norm=maybe", ("model.discriminator.spectral_norm='maybe'", "give true or false")),
     ("sample_interval=often", ("sample_interval='often'", "give a whole number")),
