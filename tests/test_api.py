@@ -37,11 +37,9 @@ def test_a_run_from_python_is_held_in_a_variable(tmp_path, quick_evaluator_dir):
     assert report["num_samples"] == 300 and report["metrics"]["fid"] > report["real_floor"]["fid"] > 0
 
 
-def test_a_refused_setting_is_an_exception_with_the_commands_line_read_from_its_record(tmp_path):
-    """With the run's console silenced, the refusal still arrives as its one line: from run.json's
-    handoff (run_record.py), not from log lines."""
+def test_a_refused_setting_is_an_exception_with_the_commands_line(tmp_path):
     with pytest.raises(ganlab.RunFailed) as failed:
-        ganlab.train("trainer.max_step=10", "hydra/job_logging=disabled", f"paths.log_dir={tmp_path}", quiet=True)
+        ganlab.train("trainer.max_step=10", f"paths.log_dir={tmp_path}", quiet=True)
     assert_says(str(failed.value), "trainer.max_step is not a setting", "did you mean trainer.max_steps?",
                 "python -m ganlab --cfg job")  # the command ganlab.train runs, in a checkout or installed
     assert "\n" not in str(failed.value), "the command's one line"
@@ -50,6 +48,16 @@ def test_a_refused_setting_is_an_exception_with_the_commands_line_read_from_its_
         ganlab.load(tmp_path)
     with pytest.raises(ganlab.api.UserError, match="-m: sweeps and searches run from the command line"):
         ganlab.train("-m", "data.batch_size=32,64")
+
+
+def test_the_api_reads_the_runs_record_not_its_console(tmp_path):
+    """With the run's console silenced, a refusal still arrives as its one line: from run.json's
+    handoff (run_record.py), not from log lines. A refusal from inside the run, which the silenced
+    console does not print: a misspelt key is printed anyway, and the API falls back to that line."""
+    with pytest.raises(ganlab.RunFailed) as failed:
+        ganlab.train("trainer.max_steps=0", "hydra/job_logging=disabled", f"paths.log_dir={tmp_path}", quiet=True)
+    assert_says(str(failed.value), "trainer.max_steps=0", "give the number of training iterations")
+    assert failed.value.exit_code == 1 and failed.value.folder is None
 
 
 @pytest.mark.slow
