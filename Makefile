@@ -6,6 +6,10 @@ STAMP  := $(VENV)/.installed-stamp
 # MNIST for the tests, fetched at install time so that the tests use neither the network nor data/
 TEST_MNIST := $(VENV)/test-data/.fetched-stamp
 ARGS   ?=
+# pytest-xdist workers for `make test`: on two cores much of a test is waiting (on its commands'
+# processes, signals and files), which a second worker fills (benchmarks/README.md has the figures);
+# TEST_WORKERS=0 runs the tests in one process (for pdb), TEST_WORKERS=auto in one per core
+TEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
 .PHONY: help install train evaluator test test-full bench report tensorboard clean
@@ -35,7 +39,7 @@ evaluator: $(STAMP) ## Train and cache the MNIST evaluator the metrics use (FORC
 	$(PY) -m ganlab.metrics $(if $(FORCE),--force)
 
 test: $(TEST_MNIST) ## Run the fast tests (a few minutes on 2 cores)
-	$(PY) -m pytest -m "not slow" $(ARGS)
+	$(PY) -m pytest -m "not slow" -n $(TEST_WORKERS) $(ARGS)
 
 test-full: $(TEST_MNIST) ## Run every test, the slow ones too
 	$(PY) -m pytest $(ARGS)
