@@ -3,6 +3,7 @@ default, 0 for one process, auto for one per core."""
 
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 import sys
@@ -16,8 +17,10 @@ LIGHT = "tests/test_layout.py"  # three tests that read source files, nothing tr
 
 def pytest_argv(*make_args: str) -> list[str]:
     """The pytest command ``make test`` would run (``make -n`` prints it; nothing is run)."""
+    # under `make test TEST_WORKERS=0` the outer make hands its variables down through MAKEFLAGS
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "TEST_WORKERS")}
     dry = subprocess.run(["make", "-n", "test", f"ARGS={LIGHT}", *make_args], cwd=ROOT, capture_output=True,
-                         text=True, check=True)
+                         text=True, check=True, env=env)
     (line,) = [line for line in dry.stdout.splitlines() if " -m pytest " in line]
     return shlex.split(line)
 
