@@ -31,7 +31,7 @@ from ganlab.metrics.quality import coverage, knn_radii
 
 from conftest import QUICK, QUICK_MIN_ACCURACY
 from ganlab.errors import UserError
-from helpers import with_mnist
+from helpers import assert_says, with_mnist
 
 N_SAMPLES, N_REFERENCE = 2000, 3000
 
@@ -118,6 +118,41 @@ def test_fid_of_a_set_against_itself_is_zero_and_real_data_sets_the_floor(qualit
     assert itself["precision"] == itself["recall"] == 1.0
     assert itself["num_samples"] == itself["num_reference"] == N_REFERENCE
     assert real_scores["num_samples"] == N_SAMPLES and real_scores["num_reference"] == N_REFERENCE
+
+
+def test_the_references_features_are_kept_beside_the_evaluator_and_score_exactly_as_computed(cache_copy, evaluator,
+                                                                                           real):
+    computed = SampleQuality.for_mnist(cache_copy, evaluator=evaluator)
+    assert (cache_copy / "evaluator" / "reference_test_cpu.pt").is_file()
+    kept = SampleQuality.for_mnist(cache_copy, evaluator=evaluator)
+    assert torch.equal(kept.reference_features, computed.reference_features)
+    assert torch.equal(kept.reference_radii, computed.reference_radii)
+    assert kept.score(real) == computed.score(real)
+
+
+def test_a_foreign_damaged_or_hostile_reference_file_is_recomputed_and_runs_nothing(evaluator, reference, tmp_path,
+                                                                                   caplog):
+    few, kept, marker = reference[:300], tmp_path / "reference.pt", tmp_path / "ran"
+    computed = SampleQuality(evaluator, few)
+
+    class RunsCode:  # a plain torch.load would unpickle it, and make the marker
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    for wrong, says in [(lambda: SampleQuality(evaluator, reference[300:600], cache=kept), "not this reference's"),
+                        (lambda: kept.write_bytes(b"not a tensor file"), "could not be used"),
+                        (lambda: torch.save({"key": RunsCode()}, kept), "could not be used")]:
+        wrong()
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="ganlab.metrics.reference_cache"):
+            recomputed = SampleQuality(evaluator, few, cache=kept)
+        assert_says(caplog.text, "Recomputing the reference's features", says)
+        assert torch.equal(recomputed.reference_features, computed.reference_features) and not marker.exists()
+        assert torch.equal(recomputed.reference_radii, computed.reference_radii)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="ganlab.metrics.reference_cache"):
+        SampleQuality(evaluator, few, cache=kept)
+    assert "Recomputing" not in caplog.text, "rewritten whole, and read back"
 
 
 def test_fid_is_the_frechet_distance_of_the_feature_statistics(quality, reference, real):
@@ -283,7 +318,9 @@ def test_force_retrains_and_replaces_saying_so(cache_copy, caplog):
     assert meta["weights_sha256"] != old_sha and meta["training"]["seed"] == 1
     assert json.loads(metadata.read_text()) == meta
     assert load_evaluator(cache_copy, min_accuracy=0)[1] == meta
-    assert sorted(p.name for p in weights.parent.iterdir()) == [metadata.name, weights.name]
+    keyed = ("real_floor_", "reference_test_")  # what runs keep beside it, keyed by the evaluator's weights
+    left = sorted(p.name for p in weights.parent.iterdir() if not p.name.startswith(keyed))
+    assert left == [metadata.name, weights.name], "no partial or stale files of its own"
 
 
 def test_an_evaluator_below_the_accuracy_floor_is_refused(tmp_path, mnist_dir):

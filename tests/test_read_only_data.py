@@ -99,6 +99,8 @@ def test_training_and_evaluate_read_a_complete_cache_in_a_read_only_data_dir(tmp
                       min_evaluator_accuracy=QUICK_MIN_ACCURACY)
     assert math.isfinite(report["metrics"]["fid"]) and math.isfinite(report["real_floor"]["fid"])
     assert listing(data) == before, "nothing was written into it"
+    assert_says(caplog.text, "The reference's features are not cached (Read-only file system)",
+                "give paths.data_dir= a folder you can write")
 
 
 def test_a_floor_that_cannot_be_cached_is_scored_all_the_same_with_a_line(tmp_path, mnist_dir, quick_evaluator_dir,

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -33,6 +34,7 @@ from ganlab.data import load_mnist, scale_pixels
 from ganlab.errors import UserError
 from ganlab.metrics.classifier import MNISTClassifier
 from ganlab.metrics.evaluator_cache import load_evaluator
+from ganlab.metrics.reference_cache import load_reference, reference_key, save_reference
 
 NUM_CLASSES = 10
 DEFAULT_SAMPLES = 10_000
@@ -68,13 +70,23 @@ class SampleQuality:
         k: int = 3,
         splits: int = 10,
         batch_size: int = 1000,
+        cache: str | os.PathLike | None = None,
     ):
+        """``cache``: a file that keeps the reference's features and radii for the next run
+        (reference_cache.py); without it they are computed here each time."""
         self.evaluator = evaluator.eval()  # batch norm and dropout must not act on the samples
         self.device = next(evaluator.parameters()).device
         self.k, self.splits, self.batch_size = k, splits, batch_size
-        self.reference_features, _ = self.embed(as_images(reference))
+        reference = as_images(reference)
+        key = reference_key(evaluator, reference, self.device, batch_size, k) if cache is not None else ""
+        cached = load_reference(Path(cache), key) if cache is not None else None
+        if cached is None:
+            features, _ = self.embed(reference)
+            cached = features, knn_radii(features, k, batch_size)
+            if cache is not None:
+                save_reference(Path(cache), key, *cached)
+        self.reference_features, self.reference_radii = (t.to(self.device) for t in cached)
         self.num_reference = len(self.reference_features)
-        self.reference_radii = knn_radii(self.reference_features, k, batch_size)
         # sync_on_compute=False: each process scores the images it was given. Under DDP the default
         # would gather the other ranks' states and hang when only rank zero scores.
         self.fid = FrechetInceptionDistance(
@@ -97,11 +109,13 @@ class SampleQuality:
         **kwargs,
     ) -> SampleQuality:
         """Against all 10,000 MNIST test images, with ``evaluator`` or else the cached one on ``device``
-        (trained on first use)."""
+        (trained on first use); their features are kept beside the evaluator."""
         if evaluator is None:
             evaluator, _ = load_evaluator(data_dir, device=device)
         images, _ = load_mnist(data_dir, "test")
-        return cls(evaluator, scale_pixels(images), **kwargs)
+        device_type = next(evaluator.parameters()).device.type
+        cache = Path(data_dir) / "evaluator" / f"reference_test_{device_type}.pt"
+        return cls(evaluator, scale_pixels(images), cache=cache, **kwargs)
 
     @torch.no_grad()
     def embed(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
