@@ -29,7 +29,8 @@ TEST_MNIST = Path(sys.prefix) / "test-data"
 def built_once(tmp_path_factory, worker_id: str, name: str, build: Callable[[Path], object]) -> Path:
     """A folder ``build`` fills once per ``make test``: xdist's workers share the base temporary
     folder's parent, so the first to take the lock builds and the others wait for it and reuse it
-    (pytest-xdist's documented pattern). Tests treat these folders as read-only, as they already did."""
+    (pytest-xdist's documented pattern). Tests only read them, but for the caches a run keeps in a
+    data folder (written whole, as parallel jobs write them)."""
     if worker_id == "master":  # not under xdist
         folder = tmp_path_factory.mktemp(name)
         build(folder)
@@ -83,7 +84,8 @@ def make_train_cfg(tmp_path, mnist_dir):
 @pytest.fixture(scope="session")
 def checkpoint(tmp_path_factory, worker_id, mnist_dir) -> Path:
     """``last.ckpt`` of a 5-iteration run of the default model, shared by the session's tests."""
-    out = built_once(tmp_path_factory, worker_id, "run", lambda out: train(tiny_run(out, mnist_dir, "trainer.max_steps=5")))
+    out = built_once(tmp_path_factory, worker_id, "run",
+                     lambda out: train(tiny_run(out, mnist_dir, "trainer.max_steps=5")))
     return out / "checkpoints" / "last.ckpt"
 
 

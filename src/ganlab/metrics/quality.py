@@ -34,7 +34,7 @@ from ganlab.data import load_mnist, scale_pixels
 from ganlab.errors import UserError
 from ganlab.metrics.classifier import MNISTClassifier
 from ganlab.metrics.evaluator_cache import load_evaluator
-from ganlab.metrics.reference_cache import load_reference, reference_key, save_reference
+from ganlab.metrics.reference_cache import kept_or_computed, reference_key
 
 NUM_CLASSES = 10
 DEFAULT_SAMPLES = 10_000
@@ -78,14 +78,17 @@ class SampleQuality:
         self.device = next(evaluator.parameters()).device
         self.k, self.splits, self.batch_size = k, splits, batch_size
         reference = as_images(reference)
-        key = reference_key(evaluator, reference, self.device, batch_size, k) if cache is not None else ""
-        cached = load_reference(Path(cache), key) if cache is not None else None
-        if cached is None:
+
+        def compute() -> tuple[torch.Tensor, torch.Tensor]:
             features, _ = self.embed(reference)
-            cached = features, knn_radii(features, k, batch_size)
-            if cache is not None:
-                save_reference(Path(cache), key, *cached)
-        self.reference_features, self.reference_radii = (t.to(self.device) for t in cached)
+            return features, knn_radii(features, k, batch_size)
+
+        if cache is None:
+            features, radii = compute()
+        else:
+            key = reference_key(evaluator, reference, self.device, batch_size, k)
+            features, radii = kept_or_computed(Path(cache), key, compute)
+        self.reference_features, self.reference_radii = features.to(self.device), radii.to(self.device)
         self.num_reference = len(self.reference_features)
         # sync_on_compute=False: each process scores the images it was given. Under DDP the default
         # would gather the other ranks' states and hang when only rank zero scores.

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from pathlib import Path
+from typing import Callable
 
 import torch
 from torch import nn
@@ -45,6 +46,16 @@ def load_reference(path: Path, key: str) -> tuple[torch.Tensor, torch.Tensor] | 
     except Exception as err:  # damaged, foreign or hostile: recomputed, nothing of it used
         log.info("Recomputing the reference's features: %s could not be used (%s)", path, err)
         return None
+
+
+def kept_or_computed(path: Path, key: str, compute: Callable[[], tuple[torch.Tensor, torch.Tensor]]
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(features, radii) from ``path``, or else ``compute()``'s, kept there for the next run."""
+    kept = load_reference(path, key)
+    if kept is None:
+        kept = compute()
+        save_reference(path, key, *kept)
+    return kept
 
 
 def save_reference(path: Path, key: str, features: torch.Tensor, radii: torch.Tensor) -> None:
